@@ -1,0 +1,83 @@
+//! The launcher's configuration: an optional TOML file with an `[objectd]`
+//! table (objectd's own format) and a `[ring]` table for the first start,
+//! overridden by command-line flags.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::UpArgs;
+
+/// Shape of the ring made on first start.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RingSettings {
+    pub part_power: u32,
+    pub replicas: u32,
+    pub devices: u32,
+    pub min_part_hours: u32,
+}
+
+impl Default for RingSettings {
+    fn default() -> Self {
+        RingSettings {
+            part_power: 10,
+            replicas: 3,
+            devices: 6,
+            min_part_hours: 1,
+        }
+    }
+}
+
+/// The launcher's config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    pub objectd: Option<objectd::FileConfig>,
+    pub ring: RingSettings,
+}
+
+/// Everything `cairn up` needs, flags applied.
+pub struct UpConfig {
+    pub data_dir: PathBuf,
+    pub objectd: objectd::FileConfig,
+    pub ring: RingSettings,
+}
+
+/// Reads the config file (if any) and applies the flags.
+pub fn load(args: &UpArgs) -> anyhow::Result<UpConfig> {
+    let file = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("read {}", path.display()))?;
+            toml::from_str::<FileConfig>(&text)
+                .with_context(|| format!("parse {}", path.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let data_dir = std::path::absolute(&args.data_dir).context("resolve data dir")?;
+    let mut objectd = file.objectd.unwrap_or_default();
+    if let Some(bind) = args.object_bind {
+        objectd.bind = bind;
+    }
+    let mut ring = file.ring;
+    if let Some(p) = args.part_power {
+        ring.part_power = p;
+    }
+    if let Some(r) = args.replicas {
+        ring.replicas = r;
+    }
+    if let Some(d) = args.devices {
+        ring.devices = d;
+    }
+    anyhow::ensure!(
+        ring.devices >= 1 && ring.replicas >= 1,
+        "need at least one device and one replica"
+    );
+    Ok(UpConfig {
+        data_dir,
+        objectd,
+        ring,
+    })
+}

@@ -1,0 +1,76 @@
+//! The data directory of the all-in-one: `devices/d0..dN` (object devices),
+//! `rings/object.ring`, and `credentials.toml` (the admin key, generated on
+//! first start and kept, mode 0600).
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::config::UpConfig;
+use objectd::api::auth::UserConfig;
+use objectd::ring::{DeviceSpec, RingBuilder};
+
+/// The admin user of the v1.0 auth.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Credentials {
+    pub account: String,
+    pub user: String,
+    pub key: String,
+}
+
+/// Loads the admin credentials, generating them on first start.
+pub fn credentials(dir: &Path) -> anyhow::Result<Credentials> {
+    let path = dir.join("credentials.toml");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path).context("read credentials")?;
+        return toml::from_str(&text).context("parse credentials");
+    }
+    let creds = Credentials {
+        account: "admin".into(),
+        user: "admin".into(),
+        key: hex::encode(rand::random::<[u8; 24]>()),
+    };
+    let tmp = dir.join("credentials.toml.tmp");
+    let mut f = crate::openrc::open_private(&tmp)?;
+    f.write_all(toml::to_string(&creds)?.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path).context("install credentials")?;
+    Ok(creds)
+}
+
+/// objectd's validated config for this data directory; makes the ring on first start.
+pub fn object_config(cfg: &UpConfig, creds: &Credentials) -> anyhow::Result<objectd::Config> {
+    let rings = cfg.data_dir.join("rings");
+    std::fs::create_dir_all(&rings)?;
+    let ring_path = rings.join("object.ring");
+    if !ring_path.exists() {
+        let r = &cfg.ring;
+        let mut builder = RingBuilder::new(r.part_power, r.replicas, r.min_part_hours)?;
+        for i in 0..r.devices {
+            builder.add_device(DeviceSpec {
+                region: 1,
+                zone: i % r.replicas.max(1) + 1,
+                host: "127.0.0.1:6200".into(),
+                device: format!("d{i}"),
+                weight: 100.0,
+            })?;
+        }
+        builder.rebalance()?;
+        builder.save(&ring_path)?;
+    }
+    let mut file = cfg.objectd.clone();
+    file.ring = ring_path;
+    file.devices_dir = cfg.data_dir.join("devices");
+    file.local_hosts.clear();
+    file.users
+        .retain(|u| !(u.account == creds.account && u.user == creds.user));
+    file.users.push(UserConfig {
+        account: creds.account.clone(),
+        user: creds.user.clone(),
+        key: creds.key.clone(),
+        groups: vec![".admin".into(), ".reseller_admin".into()],
+    });
+    file.validate()
+}

@@ -1,0 +1,69 @@
+//! `DIR/openrc`: the shell file a user sources to reach the appliance, written
+//! only once the services answer (and removed at start, so its presence means
+//! this run is ready).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::layout::Credentials;
+
+/// Removes a previous run's openrc.
+pub fn remove(dir: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(dir.join("openrc")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).context("remove old openrc"),
+        _ => Ok(()),
+    }
+}
+
+/// Polls `GET /healthcheck` until the service answers 200.
+pub async fn wait_until_answering(addr: SocketAddr) -> anyhow::Result<()> {
+    for _ in 0..600 {
+        if healthcheck(addr).await.unwrap_or(false) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("object service at {addr} did not answer within 30 s")
+}
+
+async fn healthcheck(addr: SocketAddr) -> std::io::Result<bool> {
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(b"GET /healthcheck HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    Ok(buf.starts_with(b"HTTP/1.1 200"))
+}
+
+/// Writes the file atomically with mode 0600 (it holds a secret).
+pub fn write(dir: &Path, object_addr: SocketAddr, creds: &Credentials) -> anyhow::Result<()> {
+    let text = format!(
+        "# Cairn credentials for the admin user; source this file.\n\
+         export ST_AUTH=http://{object_addr}/auth/v1.0\n\
+         export ST_USER={}:{}\n\
+         export ST_KEY={}\n",
+        creds.account, creds.user, creds.key
+    );
+    let tmp = dir.join("openrc.tmp");
+    let mut f = open_private(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join("openrc")).context("install openrc")
+}
+
+/// Creates (truncating) a file readable only by its owner.
+pub fn open_private(path: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("create {}", path.display()))
+}

@@ -1,0 +1,106 @@
+//! The proxy's HTTP front end: the accept loop (one task per connection,
+//! `TCP_NODELAY`, graceful shutdown), transaction ids, and dispatch to the
+//! Swift API, its auth endpoint, `/info` and `/healthcheck`.
+
+pub mod auth;
+pub mod info;
+pub mod response;
+pub mod swift;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, Instrument};
+
+use crate::proxy::Cluster;
+use auth::TempAuth;
+use response::Resp;
+
+/// What every request handler shares.
+pub struct App {
+    pub cluster: Arc<Cluster>,
+    pub auth: TempAuth,
+}
+
+/// Serves HTTP on `listener` until `shutdown`, then waits for open requests.
+pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) {
+    let tracker = TaskTracker::new();
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = service_fn(move |req| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(handle(&app, req).await) }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .max_headers(256)
+            .timer(TokioTimer::new())
+            .header_read_timeout(std::time::Duration::from_secs(60))
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tracker.spawn(async move {
+            if let Err(e) = conn.await {
+                debug!(%peer, "connection ended: {e}");
+            }
+        });
+    }
+    tracker.close();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown()).await;
+}
+
+/// A new transaction id in Swift's form.
+fn trans_id() -> String {
+    let secs = crate::timestamp::Timestamp::now_secs();
+    format!(
+        "tx{:021x}-{secs:010x}",
+        rand::random::<u128>() & ((1u128 << 84) - 1)
+    )
+}
+
+async fn handle(app: &App, req: Request<Incoming>) -> Resp {
+    let tx = trans_id();
+    let span = tracing::debug_span!("request", trans_id = %tx, method = %req.method(), path = %req.uri().path());
+    let mut resp = async {
+        let path = req.uri().path();
+        if path == "/info" {
+            return info::handle(&req, app);
+        }
+        if path == "/healthcheck" {
+            return response::with_body(StatusCode::OK, "text/plain", "OK");
+        }
+        if path.starts_with("/auth/v1.0")
+            || path.starts_with("/v1.0")
+            || path.starts_with("/auth/v1/")
+        {
+            return swift::auth_endpoint(&req, app);
+        }
+        if path.starts_with("/v1/") {
+            return swift::handle(app, req).await;
+        }
+        response::error(StatusCode::PRECONDITION_FAILED, "Invalid path")
+    }
+    .instrument(span)
+    .await;
+    response::set(&mut resp, "x-trans-id", &tx);
+    response::set(&mut resp, "x-openstack-request-id", &tx);
+    debug!(trans_id = %tx, status = resp.status().as_u16(), "request done");
+    resp
+}

@@ -1,0 +1,130 @@
+//! objectd's configuration: the TOML file (`FileConfig`) and the validated
+//! form the service runs with (`Config`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+use crate::api::auth::UserConfig;
+use crate::api::swift::constraints::MAX_FILE_SIZE;
+
+/// The `[objectd]` table of a config file.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    /// Address of the proxy (Swift API).
+    pub bind: SocketAddr,
+    /// The ring file.
+    pub ring: PathBuf,
+    /// Directory holding one subdirectory per device, named as in the ring.
+    pub devices_dir: PathBuf,
+    /// Ring hosts (`ip:port`) whose devices are on this machine; empty means all.
+    pub local_hosts: Vec<String>,
+    /// Largest object in bytes.
+    pub max_object_size: u64,
+    /// Lifetime of v1.0 auth tokens, in seconds.
+    pub token_ttl_secs: u64,
+    /// Seconds between expirer passes.
+    pub expirer_interval_secs: u64,
+    /// Users of the v1.0 auth.
+    pub users: Vec<UserConfig>,
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        FileConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            ring: PathBuf::from("object.ring"),
+            devices_dir: PathBuf::from("devices"),
+            local_hosts: Vec::new(),
+            max_object_size: MAX_FILE_SIZE,
+            token_ttl_secs: 86_400,
+            expirer_interval_secs: 30,
+            users: Vec::new(),
+        }
+    }
+}
+
+/// Validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub ring: PathBuf,
+    pub devices_dir: PathBuf,
+    pub local_hosts: Vec<String>,
+    pub max_object_size: u64,
+    pub token_ttl: Duration,
+    pub expirer_interval: Duration,
+    pub users: Vec<UserConfig>,
+}
+
+impl FileConfig {
+    /// Reads `[objectd]` from a TOML file.
+    pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
+        #[derive(Deserialize)]
+        struct Root {
+            objectd: FileConfig,
+        }
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("read config {}", path.display()))?;
+        let root: Root =
+            toml::from_str(&text).with_context(|| format!("parse config {}", path.display()))?;
+        Ok(root.objectd)
+    }
+
+    /// Checks ranges and makes the validated form.
+    pub fn validate(self) -> anyhow::Result<Config> {
+        if self.max_object_size == 0 {
+            bail!("max_object_size must be positive");
+        }
+        if self.token_ttl_secs == 0 {
+            bail!("token_ttl_secs must be positive");
+        }
+        for u in &self.users {
+            if u.account.is_empty()
+                || u.user.is_empty()
+                || u.key.is_empty()
+                || u.account.contains(['/', ':'])
+                || u.user.contains(':')
+            {
+                bail!("invalid user entry for {}:{}", u.account, u.user);
+            }
+        }
+        Ok(Config {
+            bind: self.bind,
+            ring: self.ring,
+            devices_dir: self.devices_dir,
+            local_hosts: self.local_hosts,
+            max_object_size: self.max_object_size,
+            token_ttl: Duration::from_secs(self.token_ttl_secs),
+            expirer_interval: Duration::from_secs(self.expirer_interval_secs.max(1)),
+            users: self.users,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_rejects_unknown_fields() {
+        let cfg: FileConfig =
+            toml::from_str("bind = \"127.0.0.1:0\"\nring = \"r\"\n").expect("valid");
+        assert_eq!(cfg.bind.port(), 0);
+        assert!(toml::from_str::<FileConfig>("bnd = 1").is_err());
+        let bad = FileConfig {
+            users: vec![UserConfig {
+                account: "a:b".into(),
+                user: "u".into(),
+                key: "k".into(),
+                groups: vec![],
+            }],
+            ..Default::default()
+        };
+        assert!(bad.validate().is_err());
+    }
+}

@@ -1,0 +1,241 @@
+//! The object upload pipeline. The body is read once; MD5 (the ETag) and
+//! BLAKE3 (the on-disk checksum) are computed as it passes. Bodies that end
+//! within `INLINE_MAX` go to every primary's metadata database in one group
+//! commit; larger ones are streamed to a temporary data file on every primary
+//! at once and committed only after the whole body arrived and matched its
+//! declared length and ETag, so a failed upload leaves nothing visible.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use md5::{Digest, Md5};
+
+use super::{tally, Placement, ProxyError, INLINE_MAX};
+use crate::store::record::{ObjectMeta, Placement as Where};
+use crate::store::upload::FileUpload;
+use crate::store::DeviceStore;
+
+/// A request body as a stream of chunks.
+pub type BodyStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// How long the proxy waits for the next chunk of a body (Swift's client_timeout).
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the client declared about the body.
+pub struct BodySpec {
+    pub content_length: Option<u64>,
+    pub expected_etag: Option<String>,
+    pub max_size: u64,
+}
+
+/// Running digests and length of a body.
+struct Digests {
+    md5: Md5,
+    blake3: blake3::Hasher,
+    len: u64,
+}
+
+impl Digests {
+    fn update(&mut self, chunk: &[u8]) {
+        self.md5.update(chunk);
+        if chunk.len() >= 128 * 1024 {
+            self.blake3.update_rayon(chunk);
+        } else {
+            self.blake3.update(chunk);
+        }
+        self.len += chunk.len() as u64;
+    }
+
+    /// Checks length and ETag and fills the template's size and digests.
+    fn finish(self, spec: &BodySpec, mut meta: ObjectMeta) -> Result<ObjectMeta, ProxyError> {
+        if spec.content_length.is_some_and(|l| l != self.len) {
+            return Err(ProxyError::LengthMismatch);
+        }
+        let etag = hex::encode(self.md5.finalize());
+        if spec
+            .expected_etag
+            .as_deref()
+            .is_some_and(|e| !e.eq_ignore_ascii_case(&etag))
+        {
+            return Err(ProxyError::EtagMismatch);
+        }
+        meta.size = self.len;
+        meta.etag = etag;
+        meta.blake3 = self.blake3.finalize().to_hex().to_string();
+        Ok(meta)
+    }
+}
+
+async fn next_chunk(body: &mut BodyStream) -> Result<Option<Bytes>, ProxyError> {
+    match tokio::time::timeout(CLIENT_TIMEOUT, body.next()).await {
+        Err(_) => Err(ProxyError::ClientBody(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "client timed out",
+        ))),
+        Ok(None) => Ok(None),
+        Ok(Some(Err(e))) => Err(ProxyError::ClientBody(e)),
+        Ok(Some(Ok(c))) => Ok(Some(c)),
+    }
+}
+
+/// Reads `body` and stores it as `template` on the placement's primaries.
+/// Returns the stored metadata and the versions it replaced.
+pub async fn store(
+    place: &Placement,
+    spec: &BodySpec,
+    template: ObjectMeta,
+    mut body: BodyStream,
+) -> Result<(ObjectMeta, Vec<Option<ObjectMeta>>), ProxyError> {
+    if spec.content_length.is_some_and(|l| l > spec.max_size) {
+        return Err(ProxyError::TooLarge);
+    }
+    let mut digests = Digests {
+        md5: Md5::new(),
+        blake3: blake3::Hasher::new(),
+        len: 0,
+    };
+    let mut head = BytesMut::new();
+    let mut big = spec.content_length.is_some_and(|l| l > INLINE_MAX as u64);
+    while !big {
+        match next_chunk(&mut body).await? {
+            None => break,
+            Some(chunk) => {
+                digests.update(&chunk);
+                head.extend_from_slice(&chunk);
+                big = head.len() > INLINE_MAX;
+            }
+        }
+    }
+    if !big {
+        let mut meta = digests.finish(spec, template)?;
+        meta.placement = Where::Inline;
+        let body = head.freeze();
+        let results = write_inline(place, &meta, &body).await;
+        let old = tally(results, place.quorum())?;
+        return Ok((meta, old));
+    }
+    let (devices, mut pipes) = open_pipes(place)?;
+    let mut senders: Vec<_> = pipes.iter_mut().map(|p| p.0.take()).collect();
+    if !head.is_empty() {
+        feed(&mut senders, head.freeze(), place.quorum()).await?;
+    }
+    while let Some(chunk) = next_chunk(&mut body).await? {
+        digests.update(&chunk);
+        if digests.len > spec.max_size {
+            return Err(ProxyError::TooLarge);
+        }
+        if spec.content_length.is_some_and(|l| digests.len > l) {
+            return Err(ProxyError::LengthMismatch);
+        }
+        feed(&mut senders, chunk, place.quorum()).await?;
+    }
+    let mut meta = digests.finish(spec, template)?;
+    meta.placement = Where::File;
+    drop(senders);
+    let commits = pipes.into_iter().zip(devices).map(|((_, handle), dev)| {
+        let meta = meta.clone();
+        let hash = place.hash;
+        let part = place.part;
+        async move {
+            let upload = handle.await.map_err(io::Error::other)??;
+            dev.put_file_object(part, hash, meta, upload).await
+        }
+    });
+    let results = futures::future::join_all(commits).await;
+    let old = tally(results, place.quorum())?;
+    Ok((meta, old))
+}
+
+/// Writes an inline object to every primary, replacing failed ones by handoffs.
+async fn write_inline(
+    place: &Placement,
+    meta: &ObjectMeta,
+    body: &Bytes,
+) -> Vec<Result<Option<ObjectMeta>, crate::store::StoreError>> {
+    let writes = place
+        .nodes
+        .iter()
+        .map(|dev| dev.put_object(place.part, place.hash, meta.clone(), body.clone()));
+    let mut results = futures::future::join_all(writes).await;
+    let mut handoffs = place.handoffs.iter();
+    for r in results.iter_mut() {
+        while matches!(r, Err(e) if !matches!(e, crate::store::StoreError::Conflict)) {
+            let Some(dev) = handoffs.next() else { break };
+            *r = dev
+                .put_object(place.part, place.hash, meta.clone(), body.clone())
+                .await;
+        }
+    }
+    results
+}
+
+type Pipe = (
+    Option<tokio::sync::mpsc::Sender<Bytes>>,
+    tokio::task::JoinHandle<io::Result<FileUpload>>,
+);
+
+/// Opens a temporary data file on each primary (a handoff where a primary cannot).
+fn open_pipes(place: &Placement) -> Result<(Vec<Arc<DeviceStore>>, Vec<Pipe>), ProxyError> {
+    let mut devices = Vec::new();
+    let mut pipes = Vec::new();
+    let mut handoffs = place.handoffs.iter();
+    for dev in &place.nodes {
+        let mut candidate = Some(dev);
+        while let Some(d) = candidate {
+            match d.start_upload() {
+                Ok(upload) => {
+                    let (tx, handle) = upload.into_pipe();
+                    devices.push(d.clone());
+                    pipes.push((Some(tx), handle));
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(device = d.id, "cannot start upload: {e}");
+                    candidate = handoffs.next();
+                }
+            }
+        }
+    }
+    if pipes.len() < place.quorum() {
+        return Err(ProxyError::Quorum {
+            ok: pipes.len(),
+            needed: place.quorum(),
+        });
+    }
+    Ok((devices, pipes))
+}
+
+/// Sends a chunk to every live pipe; a pipe whose writer failed is dropped.
+async fn feed(
+    senders: &mut [Option<tokio::sync::mpsc::Sender<Bytes>>],
+    chunk: Bytes,
+    quorum: usize,
+) -> Result<(), ProxyError> {
+    let sends = senders.iter().map(|s| {
+        let chunk = chunk.clone();
+        async move {
+            match s {
+                Some(tx) => tx.send(chunk).await.is_ok(),
+                None => false,
+            }
+        }
+    });
+    let ok = futures::future::join_all(sends).await;
+    for (s, ok) in senders.iter_mut().zip(&ok) {
+        if !ok {
+            *s = None;
+        }
+    }
+    let live = senders.iter().filter(|s| s.is_some()).count();
+    if live < quorum {
+        return Err(ProxyError::Quorum {
+            ok: live,
+            needed: quorum,
+        });
+    }
+    Ok(())
+}

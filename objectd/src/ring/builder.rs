@@ -1,0 +1,731 @@
+//! `RingBuilder`: creating a ring, adding/removing/reweighting devices, and
+//! the rebalance ("gather and place", after Swift's builder).
+//!
+//! Rebalance outline:
+//! 1. Per-device *weighted replicas* (weight share of `R`, capped at one
+//!    replica per partition) give integer partition quotas (largest
+//!    remainder, ties to current holders) and, summed per region / zone /
+//!    host / device tier, the most replicas of one partition a tier may hold
+//!    (`ceil(target)`).
+//! 2. Gather: unassigned slots and slots on removed / zero-weight devices
+//!    (always); replicas breaking a tier maximum (one per partition, subject
+//!    to `min_part_hours`, except device duplicates); replicas on devices
+//!    over quota, from partitions allowed to move.
+//! 3. Place each gathered replica by walking the tiers, taking at each level
+//!    the child with the most room among those under their maximum.
+//! 4. Fix up leftover imbalance by shortest move chains between devices,
+//!    first re-moving only replicas already moved in this rebalance.
+//!
+//! At most one replica slot of a partition moves per rebalance unless forced.
+
+use std::cmp::Reverse;
+use std::collections::VecDeque;
+use std::path::Path;
+
+use rand::RngCore;
+
+use super::file::{self, DeviceRecord, RingData};
+use super::{mix64, Device, Ring, RingError, MAX_PART_POWER, MAX_REPLICAS, NONE_DEV};
+use crate::ring::Result;
+
+/// What [`RingBuilder::add_device`] needs to know about a new device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceSpec {
+    pub region: u32,
+    pub zone: u32,
+    pub host: String,
+    pub device: String,
+    pub weight: f64,
+}
+
+/// Outcome of [`RingBuilder::rebalance`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RebalanceReport {
+    /// Replica slots whose device changed (initial assignments included).
+    pub moved_replicas: u64,
+    /// Worst absolute deviation of a device from its weight target, in %.
+    pub balance_percent: f64,
+}
+
+/// Per-device partition statistics of a builder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceStats {
+    pub id: u32,
+    /// Partition replicas assigned to the device.
+    pub partitions: u64,
+    /// `weight / total weight × 2^P × R`.
+    pub target: f64,
+    /// `(partitions - target) / target × 100`; infinite for a device with
+    /// no weight that still holds partitions.
+    pub balance_percent: f64,
+    /// Removed, waiting for the next rebalance to drain it.
+    pub removed: bool,
+}
+
+/// The mutable builder state of a ring; it is also what a ring file holds.
+#[derive(Debug, Clone)]
+pub struct RingBuilder {
+    data: RingData,
+}
+
+fn check_weight(weight: f64) -> Result<()> {
+    if weight.is_finite() && weight >= 0.0 {
+        Ok(())
+    } else {
+        Err(RingError::InvalidParameter(format!(
+            "weight must be a finite number >= 0, got {weight}"
+        )))
+    }
+}
+
+fn now_unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl RingBuilder {
+    /// A new, empty ring with a fresh random hash key.
+    pub fn new(part_power: u32, replicas: u32, min_part_hours: u32) -> Result<RingBuilder> {
+        if !(1..=MAX_PART_POWER).contains(&part_power) {
+            return Err(RingError::InvalidParameter(format!(
+                "part power must be in 1..={MAX_PART_POWER}, got {part_power}"
+            )));
+        }
+        if !(1..=MAX_REPLICAS).contains(&replicas) {
+            return Err(RingError::InvalidParameter(format!(
+                "replicas must be in 1..={MAX_REPLICAS}, got {replicas}"
+            )));
+        }
+        let mut hash_key = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut hash_key);
+        let parts = 1usize << part_power;
+        Ok(RingBuilder {
+            data: RingData {
+                part_power,
+                replicas,
+                min_part_hours,
+                hash_key,
+                version: 0,
+                next_dev_id: 0,
+                devices: Vec::new(),
+                table: vec![vec![NONE_DEV; parts]; replicas as usize],
+                last_moved: vec![0; parts],
+            },
+        })
+    }
+
+    /// Load a builder from a ring file.
+    pub fn load(path: impl AsRef<Path>) -> Result<RingBuilder> {
+        Ok(RingBuilder {
+            data: file::read(path.as_ref())?,
+        })
+    }
+
+    /// Atomically write the ring file, replacing any existing file.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        file::write(path.as_ref(), &self.data, true)
+    }
+
+    /// Atomically write the ring file; fails with
+    /// [`RingError::AlreadyExists`] rather than replace an existing file.
+    pub fn save_new(&self, path: impl AsRef<Path>) -> Result<()> {
+        file::write(path.as_ref(), &self.data, false)
+    }
+
+    /// The lookup view of the current state.
+    pub fn ring(&self) -> Ring {
+        Ring::from_data(self.data.clone())
+    }
+
+    pub fn part_power(&self) -> u32 {
+        self.data.part_power
+    }
+
+    pub fn replicas(&self) -> u32 {
+        self.data.replicas
+    }
+
+    pub fn min_part_hours(&self) -> u32 {
+        self.data.min_part_hours
+    }
+
+    pub fn version(&self) -> u64 {
+        self.data.version
+    }
+
+    /// All devices sorted by id, including removed ones still holding
+    /// partitions (with weight 0).
+    pub fn devices(&self) -> Vec<Device> {
+        self.data
+            .devices
+            .iter()
+            .map(|d| Device {
+                id: d.id,
+                region: d.region,
+                zone: d.zone,
+                host: d.host.clone(),
+                device: d.device.clone(),
+                weight: d.weight,
+            })
+            .collect()
+    }
+
+    fn find_live(&mut self, id: u32) -> Result<&mut DeviceRecord> {
+        match self.data.devices.binary_search_by_key(&id, |d| d.id) {
+            Ok(i) if !self.data.devices[i].removed => Ok(&mut self.data.devices[i]),
+            _ => Err(RingError::NoSuchDevice(id)),
+        }
+    }
+
+    /// Add a device (no partitions until the next rebalance); returns its id.
+    pub fn add_device(&mut self, spec: DeviceSpec) -> Result<u32> {
+        check_weight(spec.weight)?;
+        if spec.host.trim().is_empty() || spec.device.trim().is_empty() {
+            return Err(RingError::InvalidParameter(
+                "host and device name must not be empty".into(),
+            ));
+        }
+        if let Some(d) = self
+            .data
+            .devices
+            .iter()
+            .find(|d| !d.removed && d.host == spec.host && d.device == spec.device)
+        {
+            return Err(RingError::InvalidParameter(format!(
+                "device {}/{} already exists as id {}",
+                spec.host, spec.device, d.id
+            )));
+        }
+        let id = self.data.next_dev_id;
+        if id >= NONE_DEV - 1 {
+            return Err(RingError::InvalidParameter("device ids exhausted".into()));
+        }
+        self.data.next_dev_id = id + 1;
+        self.data.devices.push(DeviceRecord {
+            id,
+            region: spec.region,
+            zone: spec.zone,
+            host: spec.host,
+            device: spec.device,
+            weight: spec.weight,
+            removed: false,
+        });
+        self.data.version += 1;
+        Ok(id)
+    }
+
+    /// Change a device's weight (takes effect at the next rebalance).
+    pub fn set_weight(&mut self, id: u32, weight: f64) -> Result<()> {
+        check_weight(weight)?;
+        self.find_live(id)?.weight = weight;
+        self.data.version += 1;
+        Ok(())
+    }
+
+    /// Remove a device: it keeps its partitions (with weight 0) until the
+    /// next rebalance moves them all away; its id is never reused.
+    pub fn remove_device(&mut self, id: u32) -> Result<()> {
+        let dev = self.find_live(id)?;
+        dev.removed = true;
+        dev.weight = 0.0;
+        if !self.data.table.iter().any(|row| row.contains(&id)) {
+            self.data.devices.retain(|d| d.id != id);
+        }
+        self.data.version += 1;
+        Ok(())
+    }
+
+    /// Partition counts and balance of every device.
+    pub fn device_stats(&self) -> Vec<DeviceStats> {
+        let total_w: f64 = self.data.devices.iter().map(|d| d.weight).sum();
+        let replicas = f64::from(self.data.replicas) * (1u64 << self.data.part_power) as f64;
+        let mut counts = vec![0u64; self.data.next_dev_id as usize];
+        for &id in self.data.table.iter().flatten() {
+            if let Some(c) = counts.get_mut(id as usize) {
+                *c += 1;
+            }
+        }
+        self.data
+            .devices
+            .iter()
+            .map(|d| {
+                let partitions = counts.get(d.id as usize).copied().unwrap_or(0);
+                let target = if total_w > 0.0 {
+                    d.weight / total_w * replicas
+                } else {
+                    0.0
+                };
+                let balance_percent = if target > 0.0 {
+                    (partitions as f64 - target) / target * 100.0
+                } else if partitions == 0 {
+                    0.0
+                } else {
+                    f64::INFINITY
+                };
+                DeviceStats {
+                    id: d.id,
+                    partitions,
+                    target,
+                    balance_percent,
+                    removed: d.removed,
+                }
+            })
+            .collect()
+    }
+
+    /// Worst absolute balance of any device that has weight or partitions.
+    pub fn balance_percent(&self) -> f64 {
+        self.device_stats()
+            .iter()
+            .filter(|s| s.target > 0.0 || s.partitions > 0)
+            .map(|s| s.balance_percent.abs())
+            .fold(0.0, f64::max)
+    }
+
+    /// Rebalance now (see the module docs); bumps the version.
+    pub fn rebalance(&mut self) -> Result<RebalanceReport> {
+        self.rebalance_at(now_unix_secs())
+    }
+
+    /// Rebalance as if the current time were `now` (unix seconds), which
+    /// decides which partitions `min_part_hours` still pins.
+    pub fn rebalance_at(&mut self, now: u64) -> Result<RebalanceReport> {
+        let table = std::mem::take(&mut self.data.table);
+        let old = table.clone();
+        let mut w = match Work::new(&self.data, table, now) {
+            Ok(w) => w,
+            Err(e) => {
+                self.data.table = old;
+                return Err(e);
+            }
+        };
+        w.run(&self.data);
+        self.data.table = w.table;
+        self.data.devices.retain(|d| !d.removed);
+        let mut moved = 0u64;
+        for (new_row, old_row) in self.data.table.iter().zip(&old) {
+            for (p, (n, o)) in new_row.iter().zip(old_row).enumerate() {
+                if n != o {
+                    moved += 1;
+                    self.data.last_moved[p] = now;
+                }
+            }
+        }
+        self.data.version += 1;
+        Ok(RebalanceReport {
+            moved_replicas: moved,
+            balance_percent: self.balance_percent(),
+        })
+    }
+}
+
+/// Levels of the placement tiers.
+const REGION: usize = 0;
+const DEVICE: usize = 3;
+const LEVELS: usize = 4;
+
+/// Working state of one rebalance; devices are referred to by their index
+/// among the active (weight > 0, not removed) devices.
+struct Work {
+    table: Vec<Vec<u32>>,
+    parts: usize,
+    /// Active index -> device id.
+    ids: Vec<u32>,
+    /// Device id -> active index (`usize::MAX` when not active).
+    act_of: Vec<usize>,
+    /// Active index -> tier item at every level.
+    path: Vec<[usize; LEVELS]>,
+    /// Level -> item -> children at the next level (`children[0]` = regions).
+    children: Vec<Vec<Vec<usize>>>,
+    /// Level -> item -> most replicas of one partition the item may hold.
+    max: Vec<Vec<u32>>,
+    /// Level -> item -> sum of (quota - assigned) over its devices.
+    room: Vec<Vec<i64>>,
+    /// Partition -> bit set of replica slots moved in this rebalance.
+    mask: Vec<u16>,
+    /// Partition -> may move under `min_part_hours`.
+    time_ok: Vec<bool>,
+    gathered: Vec<(usize, usize)>,
+    seed: u64,
+}
+
+impl Work {
+    fn new(data: &RingData, table: Vec<Vec<u32>>, now: u64) -> Result<Work> {
+        let mut act: Vec<&DeviceRecord> = data
+            .devices
+            .iter()
+            .filter(|d| !d.removed && d.weight > 0.0)
+            .collect();
+        if act.is_empty() {
+            return Err(RingError::NoActiveDevices);
+        }
+        act.sort_by(|a, b| {
+            (a.region, a.zone, &a.host, a.id).cmp(&(b.region, b.zone, &b.host, b.id))
+        });
+        let n = act.len();
+        let parts = 1usize << data.part_power;
+        let mut act_of = vec![usize::MAX; data.next_dev_id as usize];
+        let mut path = Vec::with_capacity(n);
+        // children[level][parent]: items at `level` under item `parent` of
+        // the level above (a single root parent for regions).
+        let mut children: Vec<Vec<Vec<usize>>> = vec![Vec::new(); LEVELS];
+        children[REGION].push(Vec::new());
+        for (i, d) in act.iter().enumerate() {
+            act_of[d.id as usize] = i;
+            let prev = i.checked_sub(1).map(|j| act[j]);
+            let mut p = [0usize; LEVELS];
+            // A new item starts at a level when any key up to it changes.
+            let same = [
+                prev.is_some_and(|q| q.region == d.region),
+                prev.is_some_and(|q| q.region == d.region && q.zone == d.zone),
+                prev.is_some_and(|q| q.region == d.region && q.zone == d.zone && q.host == d.host),
+                false,
+            ];
+            let mut parent = 0;
+            for level in 0..LEVELS {
+                if !same[level] {
+                    let next = children.get(level + 1).map_or(i, |c| c.len());
+                    children[level][parent].push(next);
+                    if level + 1 < LEVELS {
+                        children[level + 1].push(Vec::new());
+                    }
+                }
+                p[level] = *children[level][parent].last().expect("item just pushed");
+                parent = p[level];
+            }
+            path.push(p);
+        }
+        // Weighted replicas per device: weight share of R, capped at 1.
+        let r = f64::from(data.replicas);
+        let mut t = vec![0.0f64; n];
+        let mut capped = vec![false; n];
+        loop {
+            let remaining = r - t.iter().sum::<f64>();
+            let free_w: f64 = (0..n).filter(|&i| !capped[i]).map(|i| act[i].weight).sum();
+            if remaining < 1e-10 || free_w <= 0.0 {
+                break;
+            }
+            let mut newly = false;
+            for i in 0..n {
+                if capped[i] {
+                    continue;
+                }
+                t[i] += remaining * act[i].weight / free_w;
+                if t[i] >= 1.0 {
+                    t[i] = 1.0;
+                    capped[i] = true;
+                    newly = true;
+                }
+            }
+            if !newly {
+                break;
+            }
+        }
+        let mut max: Vec<Vec<u32>> = Vec::with_capacity(LEVELS);
+        for level in 0..LEVELS {
+            let items = if level == DEVICE {
+                n
+            } else {
+                children[level + 1].len()
+            };
+            let mut target = vec![0.0f64; items];
+            for i in 0..n {
+                target[path[i][level]] += t[i];
+            }
+            max.push(
+                target
+                    .iter()
+                    .map(|x| (x - 1e-9).ceil().max(1.0) as u32)
+                    .collect(),
+            );
+        }
+        let min_secs = u64::from(data.min_part_hours) * 3600;
+        let time_ok = data
+            .last_moved
+            .iter()
+            .map(|&m| min_secs == 0 || m == 0 || now.saturating_sub(m) >= min_secs)
+            .collect();
+        let seed = u64::from_le_bytes(data.hash_key[8..16].try_into().expect("8 bytes"));
+        let mut w = Work {
+            table,
+            parts,
+            ids: act.iter().map(|d| d.id).collect(),
+            act_of,
+            path,
+            children,
+            max,
+            room: Vec::new(),
+            mask: vec![0; parts],
+            time_ok,
+            gathered: Vec::new(),
+            seed: mix64(seed ^ data.version),
+        };
+        w.gather_forced();
+        w.set_quotas(&t);
+        Ok(w)
+    }
+
+    fn run(&mut self, data: &RingData) {
+        if self.ids.len() >= data.replicas as usize {
+            self.gather_dispersion();
+        }
+        self.gather_balance();
+        let gathered = std::mem::take(&mut self.gathered);
+        for &(p, s) in &gathered {
+            let d = self.choose(p, s);
+            self.assign(p, s, d);
+        }
+        for allow_unmoved in [false, true] {
+            while self.fix_up_once(allow_unmoved) {}
+        }
+    }
+
+    fn active(&self, id: u32) -> Option<usize> {
+        self.act_of
+            .get(id as usize)
+            .copied()
+            .filter(|&i| i != usize::MAX)
+    }
+
+    fn slot_dev(&self, p: usize, s: usize) -> Option<usize> {
+        self.active(self.table[s][p])
+    }
+
+    /// Replicas of `p` (ignoring slot `skip`) inside tier item `item`.
+    fn count_at(&self, p: usize, skip: usize, level: usize, item: usize) -> u32 {
+        (0..self.table.len())
+            .filter(|&s| s != skip)
+            .filter_map(|s| self.slot_dev(p, s))
+            .filter(|&d| self.path[d][level] == item)
+            .count() as u32
+    }
+
+    /// Whether slot `s` of `p` may go to device `d` without breaking a tier maximum.
+    fn fits(&self, p: usize, s: usize, d: usize) -> bool {
+        (0..LEVELS).all(|l| {
+            let item = self.path[d][l];
+            self.count_at(p, s, l, item) < self.max[l][item]
+        })
+    }
+
+    fn movable(&self, p: usize, s: usize) -> bool {
+        self.mask[p] & (1 << s) != 0 || (self.mask[p] == 0 && self.time_ok[p])
+    }
+
+    fn add_room(&mut self, d: usize, delta: i64) {
+        for l in 0..LEVELS {
+            self.room[l][self.path[d][l]] += delta;
+        }
+    }
+
+    fn unassign(&mut self, p: usize, s: usize) {
+        if let Some(d) = self.slot_dev(p, s) {
+            self.add_room(d, 1);
+        }
+        self.table[s][p] = NONE_DEV;
+        self.mask[p] |= 1 << s;
+        self.gathered.push((p, s));
+    }
+
+    fn assign(&mut self, p: usize, s: usize, d: usize) {
+        if let Some(old) = self.slot_dev(p, s) {
+            self.add_room(old, 1);
+        }
+        self.table[s][p] = self.ids[d];
+        self.mask[p] |= 1 << s;
+        self.add_room(d, -1);
+    }
+
+    /// Partitions in a deterministic per-rebalance rotated order.
+    fn part_order(&self) -> impl Iterator<Item = usize> {
+        let parts = self.parts;
+        let start = (self.seed % parts as u64) as usize;
+        (0..parts).map(move |i| (start + i) % parts)
+    }
+
+    fn gather_forced(&mut self) {
+        for s in 0..self.table.len() {
+            for p in 0..self.parts {
+                if self.slot_dev(p, s).is_none() {
+                    self.table[s][p] = NONE_DEV;
+                    self.mask[p] |= 1 << s;
+                    self.gathered.push((p, s));
+                }
+            }
+        }
+    }
+
+    /// Integer quotas (largest remainder, ties to current holders) and rooms.
+    fn set_quotas(&mut self, t: &[f64]) {
+        let n = self.ids.len();
+        let mut held = vec![0i64; n];
+        for s in 0..self.table.len() {
+            for p in 0..self.parts {
+                if let Some(d) = self.slot_dev(p, s) {
+                    held[d] += 1;
+                }
+            }
+        }
+        let exact: Vec<f64> = t.iter().map(|x| x * self.parts as f64).collect();
+        let mut quota: Vec<i64> = exact.iter().map(|x| (x + 1e-9).floor() as i64).collect();
+        let total = exact.iter().sum::<f64>().round() as i64;
+        let extra = (total - quota.iter().sum::<i64>()).max(0) as usize;
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| {
+            let frac = exact[i] - quota[i] as f64;
+            (
+                frac <= 1e-9,
+                Reverse(held[i] - quota[i]),
+                Reverse((frac * 1e9) as i64),
+                i,
+            )
+        });
+        for &i in order.iter().take(extra) {
+            quota[i] += 1;
+        }
+        self.room = (0..LEVELS).map(|l| vec![0; self.max[l].len()]).collect();
+        for d in 0..n {
+            self.add_room(d, quota[d] - held[d]);
+        }
+    }
+
+    fn gather_dispersion(&mut self) {
+        let order: Vec<usize> = self.part_order().collect();
+        for p in order {
+            loop {
+                let mut best: Option<(i64, usize)> = None;
+                for s in 0..self.table.len() {
+                    let Some(d) = self.slot_dev(p, s) else {
+                        continue;
+                    };
+                    let over = (0..LEVELS).any(|l| {
+                        let item = self.path[d][l];
+                        self.count_at(p, usize::MAX, l, item) > self.max[l][item]
+                    });
+                    let duplicate = self.count_at(p, usize::MAX, DEVICE, d) > 1;
+                    if over && (duplicate || self.movable(p, s)) {
+                        let key = self.room[DEVICE][d];
+                        if best.is_none_or(|(k, _)| key < k) {
+                            best = Some((key, s));
+                        }
+                    }
+                }
+                match best {
+                    Some((_, s)) => self.unassign(p, s),
+                    None => break,
+                }
+            }
+        }
+    }
+
+    fn gather_balance(&mut self) {
+        let unders: Vec<usize> = (0..self.ids.len())
+            .filter(|&d| self.room[DEVICE][d] > 0)
+            .collect();
+        let mut excess: i64 = self.room[DEVICE]
+            .iter()
+            .filter(|&&r| r < 0)
+            .map(|r| -r)
+            .sum();
+        let order: Vec<usize> = self.part_order().collect();
+        for p in order {
+            if excess == 0 || unders.is_empty() {
+                break;
+            }
+            if self.mask[p] != 0 || !self.time_ok[p] {
+                continue;
+            }
+            let mut best: Option<(i64, usize)> = None;
+            for s in 0..self.table.len() {
+                let Some(d) = self.slot_dev(p, s) else {
+                    continue;
+                };
+                let room = self.room[DEVICE][d];
+                if room < 0
+                    && best.is_none_or(|(k, _)| room < k)
+                    && unders.iter().any(|&u| self.fits(p, s, u))
+                {
+                    best = Some((room, s));
+                }
+            }
+            if let Some((_, s)) = best {
+                self.unassign(p, s);
+                excess -= 1;
+            }
+        }
+    }
+
+    /// Walk the tiers: at each level the child under its maximum with the
+    /// most room (falling back to the least-overfull child).
+    fn choose(&self, p: usize, s: usize) -> usize {
+        let mut item = 0;
+        for level in 0..LEVELS {
+            let parent = if level == REGION { 0 } else { item };
+            item = self.children[level][parent]
+                .iter()
+                .copied()
+                .min_by_key(|&c| {
+                    let count = self.count_at(p, s, level, c);
+                    let over = (count + 1).saturating_sub(self.max[level][c]);
+                    (over, Reverse(self.room[level][c]), c)
+                })
+                .expect("every tier item has a child");
+        }
+        item
+    }
+
+    /// Move one unit of imbalance along the shortest chain of valid moves
+    /// from an over-quota device to an under-quota one. Returns false when
+    /// no chain exists.
+    fn fix_up_once(&mut self, allow_unmoved: bool) -> bool {
+        let n = self.ids.len();
+        let room = &self.room[DEVICE];
+        if !room.iter().any(|&r| r > 0) || !room.iter().any(|&r| r < 0) {
+            return false;
+        }
+        let mut slots_on: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];
+        for s in 0..self.table.len() {
+            for p in 0..self.parts {
+                let ok = if allow_unmoved {
+                    self.movable(p, s)
+                } else {
+                    self.mask[p] & (1 << s) != 0
+                };
+                if let Some(d) = self.slot_dev(p, s).filter(|_| ok) {
+                    slots_on[d].push((p, s));
+                }
+            }
+        }
+        let mut prev: Vec<Option<(usize, usize, usize)>> = vec![None; n];
+        let mut seen: Vec<bool> = room.iter().map(|&r| r < 0).collect();
+        let mut queue: VecDeque<usize> = (0..n).filter(|&d| seen[d]).collect();
+        let mut found = None;
+        'bfs: while let Some(a) = queue.pop_front() {
+            for &(p, s) in &slots_on[a] {
+                for b in 0..n {
+                    if seen[b] || !self.fits(p, s, b) {
+                        continue;
+                    }
+                    seen[b] = true;
+                    prev[b] = Some((a, p, s));
+                    if self.room[DEVICE][b] > 0 {
+                        found = Some(b);
+                        break 'bfs;
+                    }
+                    queue.push_back(b);
+                }
+            }
+        }
+        let Some(mut b) = found else { return false };
+        // Apply the chain from its under-quota end, re-checking each move.
+        while let Some((a, p, s)) = prev[b] {
+            if self.slot_dev(p, s) != Some(a) || !self.movable(p, s) || !self.fits(p, s, b) {
+                return false;
+            }
+            self.assign(p, s, b);
+            b = a;
+        }
+        true
+    }
+}
