@@ -79,3 +79,10 @@ pub fn set(resp: &mut Resp, name: &str, value: &str) {
         resp.headers_mut().insert(n, v);
     }
 }
+
+/// 405 with the `Allow` header naming what the resource accepts.
+pub fn method_not_allowed(allow: &str) -> Resp {
+    let mut r = error(StatusCode::METHOD_NOT_ALLOWED, "");
+    set(&mut r, "allow", allow);
+    r
+}

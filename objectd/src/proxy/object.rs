@@ -132,7 +132,11 @@ impl Cluster {
                 Bytes::new(),
             )
         });
-        tally(futures::future::join_all(writes).await, place.quorum())?;
+        match tally(futures::future::join_all(writes).await, place.quorum()) {
+            // A newer write superseded this delete on the replicas: nothing left to do.
+            Err(ProxyError::Conflict) => return existed.map(|_| ()),
+            r => r.map(|_| ())?,
+        }
         let row = ObjectRow {
             ts,
             deleted: true,
@@ -158,7 +162,17 @@ impl Cluster {
             .iter()
             .map(|d| d.post_object(place.part, place.hash, post()));
         let metas = tally(futures::future::join_all(writes).await, place.quorum())?;
-        metas.into_iter().next().ok_or(ProxyError::NotFound)
+        let meta = metas.into_iter().next().ok_or(ProxyError::NotFound)?;
+        // The listing shows the content type as of the newest POST.
+        let row = ObjectRow {
+            ts: meta.meta_ts,
+            deleted: false,
+            size: meta.size,
+            etag: meta.etag.clone(),
+            content_type: meta.content_type.clone(),
+        };
+        self.update_container(account, container, object, row).await;
+        Ok(meta)
     }
 
     /// Removes expired objects from this host's devices and their listings;

@@ -42,11 +42,7 @@ struct Digests {
 impl Digests {
     fn update(&mut self, chunk: &[u8]) {
         self.md5.update(chunk);
-        if chunk.len() >= 128 * 1024 {
-            self.blake3.update_rayon(chunk);
-        } else {
-            self.blake3.update(chunk);
-        }
+        self.blake3.update(chunk);
         self.len += chunk.len() as u64;
     }
 
@@ -98,7 +94,7 @@ pub async fn store(
         blake3: blake3::Hasher::new(),
         len: 0,
     };
-    let mut head = BytesMut::new();
+    let mut head = BytesMut::with_capacity(INLINE_MAX + FAN_OUT_CHUNK);
     let mut big = spec.content_length.is_some_and(|l| l > INLINE_MAX as u64);
     while !big {
         match next_chunk(&mut body).await? {
@@ -120,19 +116,41 @@ pub async fn store(
     }
     let (devices, mut pipes) = open_pipes(place)?;
     let mut senders: Vec<_> = pipes.iter_mut().map(|p| p.0.take()).collect();
-    if !head.is_empty() {
-        feed(&mut senders, head.freeze(), place.quorum()).await?;
-    }
-    while let Some(chunk) = next_chunk(&mut body).await? {
-        digests.update(&chunk);
-        if digests.len > spec.max_size {
-            return Err(ProxyError::TooLarge);
+    // Digests run on a blocking thread of their own, beside the file writers,
+    // so MD5 (the slowest step) neither blocks the runtime nor the fan-out.
+    let (hash_tx, hash_thread) = digest_pipe(digests);
+    let mut len = head.len() as u64;
+    let mut pending = head;
+    loop {
+        let chunk = next_chunk(&mut body).await?;
+        if let Some(chunk) = &chunk {
+            len += chunk.len() as u64;
+            if len > spec.max_size {
+                return Err(ProxyError::TooLarge);
+            }
+            if spec.content_length.is_some_and(|l| len > l) {
+                return Err(ProxyError::LengthMismatch);
+            }
+            pending.extend_from_slice(chunk);
         }
-        if spec.content_length.is_some_and(|l| digests.len > l) {
-            return Err(ProxyError::LengthMismatch);
+        // Coalesce the client's small chunks so each pipe wakes once per MiB.
+        if pending.len() >= FAN_OUT_CHUNK || (chunk.is_none() && !pending.is_empty()) {
+            let piece = pending.split().freeze();
+            if hash_tx.send(piece.clone()).await.is_err() {
+                return Err(ProxyError::Store(
+                    io::Error::other("digest thread stopped").into(),
+                ));
+            }
+            feed(&mut senders, piece, place.quorum()).await?;
         }
-        feed(&mut senders, chunk, place.quorum()).await?;
+        if chunk.is_none() {
+            break;
+        }
     }
+    drop(hash_tx);
+    let digests = hash_thread
+        .await
+        .map_err(|e| ProxyError::Store(io::Error::other(e).into()))?;
     let mut meta = digests.finish(spec, template)?;
     meta.placement = Where::File;
     drop(senders);
@@ -148,6 +166,26 @@ pub async fn store(
     let results = futures::future::join_all(commits).await;
     let old = tally(results, place.quorum())?;
     Ok((meta, old))
+}
+
+/// Size of the pieces a large body is fanned out in.
+const FAN_OUT_CHUNK: usize = 1024 * 1024;
+
+/// Moves the digests to a blocking thread fed by a channel.
+fn digest_pipe(
+    mut digests: Digests,
+) -> (
+    tokio::sync::mpsc::Sender<Bytes>,
+    tokio::task::JoinHandle<Digests>,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+    let handle = tokio::task::spawn_blocking(move || {
+        while let Some(piece) = rx.blocking_recv() {
+            digests.update(&piece);
+        }
+        digests
+    });
+    (tx, handle)
 }
 
 /// Writes an inline object to every primary, replacing failed ones by handoffs.

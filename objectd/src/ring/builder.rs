@@ -340,6 +340,8 @@ struct Work {
     children: Vec<Vec<Vec<usize>>>,
     /// Level -> item -> most replicas of one partition the item may hold.
     max: Vec<Vec<u32>>,
+    /// Level -> item -> replicas of every partition the item should hold.
+    min: Vec<Vec<u32>>,
     /// Level -> item -> sum of (quota - assigned) over its devices.
     room: Vec<Vec<i64>>,
     /// Partition -> bit set of replica slots moved in this rebalance.
@@ -423,6 +425,7 @@ impl Work {
             }
         }
         let mut max: Vec<Vec<u32>> = Vec::with_capacity(LEVELS);
+        let mut min: Vec<Vec<u32>> = Vec::with_capacity(LEVELS);
         for level in 0..LEVELS {
             let items = if level == DEVICE {
                 n
@@ -439,6 +442,7 @@ impl Work {
                     .map(|x| (x - 1e-9).ceil().max(1.0) as u32)
                     .collect(),
             );
+            min.push(target.iter().map(|x| (x + 1e-9).floor() as u32).collect());
         }
         let min_secs = u64::from(data.min_part_hours) * 3600;
         let time_ok = data
@@ -455,6 +459,7 @@ impl Work {
             path,
             children,
             max,
+            min,
             room: Vec::new(),
             mask: vec![0; parts],
             time_ok,
@@ -467,17 +472,25 @@ impl Work {
     }
 
     fn run(&mut self, data: &RingData) {
+        let t0 = std::time::Instant::now();
         if self.ids.len() >= data.replicas as usize {
             self.gather_dispersion();
         }
+        eprintln!("TT disp {:?} {}", t0.elapsed(), self.gathered.len());
         self.gather_balance();
-        let gathered = std::mem::take(&mut self.gathered);
+        eprintln!("TT bal {:?} {}", t0.elapsed(), self.gathered.len());
+        // Slot-major, pseudo-randomly shuffled within a slot: a structured
+        // order would correlate the devices of a partition.
+        let mut gathered = std::mem::take(&mut self.gathered);
+        gathered.sort_by_key(|&(p, s)| (s, self.shuffle(p, s), p));
         for &(p, s) in &gathered {
             let d = self.choose(p, s);
             self.assign(p, s, d);
         }
+        eprintln!("TT place {:?} {:?}", t0.elapsed(), self.room[DEVICE]);
         for allow_unmoved in [false, true] {
-            while self.fix_up_once(allow_unmoved) {}
+            self.fix_up(allow_unmoved);
+            eprintln!("TT fix {:?} {:?}", t0.elapsed(), self.room[DEVICE]);
         }
     }
 
@@ -535,6 +548,11 @@ impl Work {
         self.table[s][p] = self.ids[d];
         self.mask[p] |= 1 << s;
         self.add_room(d, -1);
+    }
+
+    /// Deterministic pseudo-random tie-breaker.
+    fn shuffle(&self, p: usize, x: usize) -> u64 {
+        mix64(self.seed ^ ((p as u64) << 24) ^ x as u64)
     }
 
     /// Partitions in a deterministic per-rebalance rotated order.
@@ -656,8 +674,9 @@ impl Work {
         }
     }
 
-    /// Walk the tiers: at each level the child under its maximum with the
-    /// most room (falling back to the least-overfull child).
+    /// Walk the tiers: at each level the child under its maximum, preferring
+    /// one under its minimum, with the most room (falling back to the
+    /// least-overfull child).
     fn choose(&self, p: usize, s: usize) -> usize {
         let mut item = 0;
         for level in 0..LEVELS {
@@ -668,64 +687,140 @@ impl Work {
                 .min_by_key(|&c| {
                     let count = self.count_at(p, s, level, c);
                     let over = (count + 1).saturating_sub(self.max[level][c]);
-                    (over, Reverse(self.room[level][c]), c)
+                    let has_min = count >= self.min[level][c];
+                    (
+                        over,
+                        has_min,
+                        Reverse(self.room[level][c]),
+                        self.shuffle(p, c),
+                        c,
+                    )
                 })
                 .expect("every tier item has a child");
         }
         item
     }
 
-    /// Move one unit of imbalance along the shortest chain of valid moves
-    /// from an over-quota device to an under-quota one. Returns false when
-    /// no chain exists.
-    fn fix_up_once(&mut self, allow_unmoved: bool) -> bool {
+    /// Move imbalance along chains of valid single-replica moves from
+    /// over-quota to under-quota devices (a Dinic-style blocking flow over
+    /// devices, phase by phase), until no chain is left. Only replicas
+    /// already moved in this rebalance are used unless `allow_unmoved`.
+    fn fix_up(&mut self, allow_unmoved: bool) {
         let n = self.ids.len();
-        let room = &self.room[DEVICE];
-        if !room.iter().any(|&r| r > 0) || !room.iter().any(|&r| r < 0) {
-            return false;
+        let parts = self.parts;
+        let usable = |w: &Work, p: usize, s: usize| {
+            w.mask[p] & (1 << s) != 0 || (allow_unmoved && w.movable(p, s))
+        };
+        let imbalanced = |w: &Work| {
+            let room = &w.room[DEVICE];
+            room.iter().any(|&r| r > 0) && room.iter().any(|&r| r < 0)
+        };
+        if !imbalanced(self) {
+            return;
         }
-        let mut slots_on: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];
+        // Candidate slots (`s * parts + p`) per device; entries go stale as
+        // slots move and are re-checked when used.
+        let mut slots_on: Vec<Vec<u32>> = vec![Vec::new(); n];
         for s in 0..self.table.len() {
-            for p in 0..self.parts {
-                let ok = if allow_unmoved {
-                    self.movable(p, s)
-                } else {
-                    self.mask[p] & (1 << s) != 0
-                };
-                if let Some(d) = self.slot_dev(p, s).filter(|_| ok) {
-                    slots_on[d].push((p, s));
+            for p in 0..parts {
+                if let Some(d) = self.slot_dev(p, s).filter(|_| usable(self, p, s)) {
+                    slots_on[d].push((s * parts + p) as u32);
                 }
             }
         }
-        let mut prev: Vec<Option<(usize, usize, usize)>> = vec![None; n];
-        let mut seen: Vec<bool> = room.iter().map(|&r| r < 0).collect();
-        let mut queue: VecDeque<usize> = (0..n).filter(|&d| seen[d]).collect();
-        let mut found = None;
-        'bfs: while let Some(a) = queue.pop_front() {
-            for &(p, s) in &slots_on[a] {
-                for b in 0..n {
-                    if seen[b] || !self.fits(p, s, b) {
-                        continue;
-                    }
-                    seen[b] = true;
-                    prev[b] = Some((a, p, s));
-                    if self.room[DEVICE][b] > 0 {
-                        found = Some(b);
+        let live = |w: &Work, a: usize, e: u32| {
+            let (s, p) = (e as usize / parts, e as usize % parts);
+            (w.slot_dev(p, s) == Some(a) && usable(w, p, s)).then_some((p, s))
+        };
+        while imbalanced(self) {
+            // BFS levels from all over-quota devices.
+            let mut level: Vec<usize> = self.room[DEVICE]
+                .iter()
+                .map(|&r| if r < 0 { 0 } else { usize::MAX })
+                .collect();
+            let mut unseen = level.iter().filter(|&&l| l == usize::MAX).count();
+            let mut queue: VecDeque<usize> = (0..n).filter(|&d| level[d] == 0).collect();
+            let mut reached = false;
+            'bfs: while let Some(a) = queue.pop_front() {
+                for &e in &slots_on[a] {
+                    if unseen == 0 {
                         break 'bfs;
                     }
-                    queue.push_back(b);
+                    let Some((p, s)) = live(self, a, e) else { continue };
+                    for b in 0..n {
+                        if level[b] == usize::MAX && self.fits(p, s, b) {
+                            level[b] = level[a] + 1;
+                            unseen -= 1;
+                            reached |= self.room[DEVICE][b] > 0;
+                            queue.push_back(b);
+                        }
+                    }
                 }
             }
-        }
-        let Some(mut b) = found else { return false };
-        // Apply the chain from its under-quota end, re-checking each move.
-        while let Some((a, p, s)) = prev[b] {
-            if self.slot_dev(p, s) != Some(a) || !self.movable(p, s) || !self.fits(p, s, b) {
-                return false;
+            if !reached {
+                return;
             }
-            self.assign(p, s, b);
-            b = a;
+            let mut by_level: Vec<Vec<usize>> = vec![Vec::new(); n + 1];
+            for d in 0..n {
+                if level[d] <= n {
+                    by_level[level[d]].push(d);
+                }
+            }
+            // Blocking flow by iterative DFS with per-device cursors.
+            let mut cursor = vec![0usize; n];
+            let mut progress = false;
+            for src in 0..n {
+                let mut path: Vec<(usize, usize, usize, usize)> = Vec::new();
+                let mut cur = src;
+                while self.room[DEVICE][src] < 0 && level[src] == 0 {
+                    if cur != src && self.room[DEVICE][cur] > 0 {
+                        // Apply the chain from its under-quota end.
+                        for &(a, p, s, b) in path.iter().rev() {
+                            if self.slot_dev(p, s) != Some(a) || !self.fits(p, s, b) {
+                                return;
+                            }
+                            self.assign(p, s, b);
+                            slots_on[b].push((s * parts + p) as u32);
+                        }
+                        progress = true;
+                        path.clear();
+                        cur = src;
+                        continue;
+                    }
+                    let mut next = None;
+                    while let Some(&e) = slots_on[cur].get(cursor[cur]) {
+                        if let Some((p, s)) = live(self, cur, e) {
+                            let want = level[cur] + 1;
+                            let cands = by_level.get(want).map_or(&[][..], |v| &v[..]);
+                            if let Some(&b) = cands
+                                .iter()
+                                .find(|&&b| level[b] == want && self.fits(p, s, b))
+                            {
+                                next = Some((p, s, b));
+                                break;
+                            }
+                        }
+                        cursor[cur] += 1;
+                    }
+                    match next {
+                        Some((p, s, b)) => {
+                            path.push((cur, p, s, b));
+                            cur = b;
+                        }
+                        None => {
+                            // Dead end: prune it for this phase and retreat.
+                            level[cur] = usize::MAX;
+                            match path.pop() {
+                                Some((a, ..)) => cur = a,
+                                None => break,
+                            }
+                        }
+                    }
+                }
+            }
+            if !progress {
+                return;
+            }
         }
-        true
     }
 }

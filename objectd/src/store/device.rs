@@ -21,6 +21,7 @@ pub struct DeviceStore {
     root: PathBuf,
     db: Arc<DB>,
     writer: mpsc::Sender<WriteOp>,
+    writer_thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// An object version read from a device: its metadata and, when stored
@@ -46,12 +47,13 @@ impl DeviceStore {
         opts.set_keep_log_file_num(2);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         let db = Arc::new(DB::open(&opts, root.join("meta.db"))?);
-        let writer = writer::spawn(format!("d{id}"), db.clone());
+        let (writer, writer_thread) = writer::spawn(format!("d{id}"), db.clone());
         Ok(DeviceStore {
             id,
             root: root.to_path_buf(),
             db,
             writer,
+            writer_thread: Some(writer_thread),
         })
     }
 
@@ -372,6 +374,18 @@ impl DeviceStore {
         let db = self.db.clone();
         let prefix = keys::account_rows(part, account);
         spawn_blocking(move || listing::list(&db, &prefix, &params, ContainerRow::exists)).await
+    }
+}
+
+impl Drop for DeviceStore {
+    /// Closes the writer queue and waits for the writer to commit what it
+    /// holds, so RocksDB is closed in order rather than torn down at exit.
+    fn drop(&mut self) {
+        let (closed, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.writer, closed));
+        if let Some(thread) = self.writer_thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 

@@ -109,14 +109,15 @@ pub enum WriteOp {
     },
 }
 
-/// Starts the writer thread for `db` and returns its queue.
-pub fn spawn(name: String, db: Arc<DB>) -> mpsc::Sender<WriteOp> {
+/// Starts the writer thread for `db`; returns its queue and the thread, which
+/// ends (releasing the database) once every sender is dropped.
+pub fn spawn(name: String, db: Arc<DB>) -> (mpsc::Sender<WriteOp>, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(4096);
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name(format!("writer-{name}"))
         .spawn(move || run(&db, rx))
         .expect("spawn device writer thread");
-    tx
+    (tx, thread)
 }
 
 /// A reply waiting for the batch to be durable.

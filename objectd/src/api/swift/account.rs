@@ -14,7 +14,7 @@ pub async fn handle(app: &App, method: &Method, t: &Target, req: Request<Incomin
     match *method {
         Method::GET | Method::HEAD => get(app, t, &req, *method == Method::HEAD).await,
         Method::POST => post(app, t, &req).await,
-        _ => response::error(StatusCode::METHOD_NOT_ALLOWED, ""),
+        _ => response::method_not_allowed("GET, HEAD, POST"),
     }
 }
 

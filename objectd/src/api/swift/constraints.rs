@@ -64,12 +64,8 @@ pub fn metadata(headers: &HeaderMap, kind: Kind) -> Result<Vec<(String, String)>
         } else if matches!(kind, Kind::Container) && CONTAINER_SYSTEM.contains(&name) {
             out.push((name.to_string(), value.to_string()));
             continue;
-        } else if matches!(kind, Kind::Container)
-            && name
-                .strip_prefix("x-remove-")
-                .is_some_and(|n| CONTAINER_SYSTEM.contains(&n))
-        {
-            out.push((name["x-remove-".len()..].to_string(), String::new()));
+        } else if let Some(system) = removed_container_system(kind, name) {
+            out.push((system, String::new()));
             continue;
         } else if matches!(kind, Kind::Object) && OBJECT_SYSTEM.contains(&name) {
             out.push((name.to_string(), value.to_string()));
@@ -101,6 +97,13 @@ pub fn metadata(headers: &HeaderMap, kind: Kind) -> Result<Vec<(String, String)>
         out.push((stored, value.to_string()));
     }
     Ok(out)
+}
+
+/// `x-remove-container-read` → `x-container-read` (and `-write`).
+fn removed_container_system(kind: Kind, name: &str) -> Option<String> {
+    let system = format!("x-{}", name.strip_prefix("x-remove-")?);
+    let known = matches!(kind, Kind::Container) && CONTAINER_SYSTEM.contains(&system.as_str());
+    known.then_some(system)
 }
 
 /// Checks that the metadata after a merge stays within the overall limits.

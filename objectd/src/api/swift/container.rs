@@ -29,7 +29,7 @@ pub async fn handle(app: &App, method: &Method, t: &Target, req: Request<Incomin
             Ok(()) => response::empty(StatusCode::NO_CONTENT),
             Err(e) => proxy_error(e),
         },
-        _ => response::error(StatusCode::METHOD_NOT_ALLOWED, ""),
+        _ => response::method_not_allowed("DELETE, GET, HEAD, POST, PUT"),
     }
 }
 

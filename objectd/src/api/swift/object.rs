@@ -16,6 +16,7 @@ use crate::api::response::{self, Resp};
 use crate::api::App;
 use crate::proxy::object::{file_stream, Found, ObjectBody};
 use crate::proxy::put::{BodySpec, BodyStream};
+use crate::proxy::ProxyError;
 use crate::store::record::ObjectMeta;
 use crate::store::writer::ObjectPost;
 use crate::timestamp::Timestamp;
@@ -92,7 +93,7 @@ pub async fn handle(app: &App, method: &Method, t: &Target, req: Request<Incomin
             Ok(()) => response::empty(StatusCode::NO_CONTENT),
             Err(e) => proxy_error(e),
         },
-        _ => response::error(StatusCode::METHOD_NOT_ALLOWED, ""),
+        _ => response::method_not_allowed("COPY, DELETE, GET, HEAD, POST, PUT"),
     }
 }
 
@@ -241,6 +242,8 @@ async fn put(
         .await
     {
         Ok(meta) => created(&meta),
+        // A newer write of the same name won the race: Swift answers 202.
+        Err(ProxyError::Conflict) => response::empty(StatusCode::ACCEPTED),
         Err(e) => proxy_error(e),
     }
 }
@@ -260,6 +263,14 @@ async fn copy(
     (dc, dobj): (&str, &str),
     h: &HeaderMap,
 ) -> Resp {
+    let has_body = header(h, "content-length").is_some_and(|l| l.trim() != "0")
+        || header(h, "transfer-encoding").is_some();
+    if has_body {
+        return response::error(
+            StatusCode::BAD_REQUEST,
+            "Copy requests require a zero byte body",
+        );
+    }
     let found = match app.cluster.head_object(account, sc, so).await {
         Ok(f) => f,
         Err(e) => return proxy_error(e),
@@ -272,13 +283,13 @@ async fn copy(
         Err(r) => return r,
     };
     let fresh = header(h, "x-fresh-metadata").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if header(h, "content-type").is_none() {
+        meta.content_type = found.meta.content_type.clone();
+    }
     if !fresh {
         let mut merged = found.meta.headers.clone();
         crate::store::writer::merge_headers(&mut merged, meta.headers.clone());
         meta.headers = merged;
-        if header(h, "content-type").is_none() {
-            meta.content_type = found.meta.content_type.clone();
-        }
         if meta.delete_at.is_none() {
             meta.delete_at = found.meta.delete_at;
         }
@@ -447,16 +458,6 @@ async fn post(app: &App, account: &str, container: &str, object: &str, h: &Heade
     let delete_at = match delete_at(h) {
         Ok(d) => d,
         Err(m) => return response::error(StatusCode::BAD_REQUEST, &m),
-    };
-    let found = match app.cluster.head_object(account, container, object).await {
-        Ok(f) => f,
-        Err(e) => return proxy_error(e),
-    };
-    let keep_delete_at = header(h, "x-remove-delete-at").is_none() && delete_at.is_none();
-    let delete_at = if keep_delete_at {
-        found.meta.delete_at
-    } else {
-        delete_at
     };
     let content_type = header(h, "content-type").map(str::to_string);
     let ts = Timestamp::now();

@@ -1,0 +1,128 @@
+"""Fixtures for the real-client compatibility tests of Cairn's Swift API.
+
+A session-scoped `cairn up` runs in a temporary data directory on
+127.0.0.1:0 with extra users (test:tester, an account admin; test:plain, no
+groups) and a 1 s expirer interval. Its openrc gives the admin credentials.
+Tests talk to it with python-swiftclient, the `swift` CLI and `requests`.
+
+The binary is `$CAIRN_BIN`, by default /var/tmp/cairn-target/debug/cairn.
+"""
+
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from compat_helpers import (
+    PLAIN,
+    TESTER,
+    CairnServer,
+    stop_and_check,
+    swift_cli_path,
+    write_config,
+)
+
+
+@pytest.fixture(scope="session")
+def cairn(tmp_path_factory):
+    """The session's running store (a CairnServer with `.openrc`)."""
+    base = tmp_path_factory.mktemp("cairn")
+    server = CairnServer(base / "data", write_config(base))
+    server.start(timeout=60.0)
+    try:
+        yield server
+    finally:
+        if server.proc is not None:
+            stop_and_check(server)
+
+
+@pytest.fixture
+def cairn_factory(tmp_path):
+    """Function-scoped: makes a separate CairnServer on its own data dir
+    (not started); every one still running is stopped and checked after."""
+    servers = []
+
+    def make():
+        d = tmp_path / f"srv{len(servers)}"
+        d.mkdir()
+        s = CairnServer(d / "data", write_config(d))
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        if s.proc is not None:
+            stop_and_check(s)
+
+
+@pytest.fixture
+def admin_conn(cairn):
+    return cairn.connection(cairn.openrc["ST_USER"], cairn.openrc["ST_KEY"])
+
+
+@pytest.fixture
+def tester_conn(cairn):
+    return cairn.connection(*TESTER)
+
+
+@pytest.fixture
+def plain_conn(cairn):
+    return cairn.connection(*PLAIN)
+
+
+@pytest.fixture
+def admin_auth(admin_conn):
+    """(storage_url, token) of the admin user."""
+    url, token = admin_conn.get_auth()
+    return url, token
+
+
+@pytest.fixture
+def unique():
+    """A unique-name maker: unique('cont') -> 'cont-<hex>'."""
+
+    def make(prefix="c"):
+        return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+    return make
+
+
+@pytest.fixture
+def container(admin_conn, unique):
+    """A new, empty container in the admin account."""
+    name = unique("cont")
+    admin_conn.put_container(name)
+    return name
+
+
+@pytest.fixture
+def swift_cli(cairn, tmp_path):
+    """Runs the `swift` CLI with nothing but the openrc's environment for auth."""
+    exe = swift_cli_path()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not (k.startswith("ST_") or k.startswith("OS_") or k.startswith("SWIFTCLIENT_"))
+    }
+    env.update(cairn.openrc)
+    env["HOME"] = str(tmp_path)
+
+    def run(*args, cwd=None, check=True, timeout=120):
+        proc = subprocess.run(
+            [exe, *args],
+            cwd=cwd or tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+        )
+        if check:
+            assert proc.returncode == 0, (
+                f"swift {' '.join(args)} exited {proc.returncode}\n"
+                f"stdout: {proc.stdout.decode(errors='replace')}\n"
+                f"stderr: {proc.stderr.decode(errors='replace')}"
+            )
+        return proc
+
+    return run
