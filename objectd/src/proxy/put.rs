@@ -16,7 +16,7 @@ use md5::{Digest, Md5};
 
 use super::{tally, Placement, ProxyError, INLINE_MAX};
 use crate::store::record::{ObjectMeta, Placement as Where};
-use crate::store::upload::FileUpload;
+use crate::store::upload::{FileUpload, DIRECT_ALIGN};
 use crate::store::DeviceStore;
 
 /// A request body as a stream of chunks.
@@ -40,6 +40,14 @@ struct Digests {
 }
 
 impl Digests {
+    fn new() -> Self {
+        Digests {
+            md5: Md5::new(),
+            blake3: blake3::Hasher::new(),
+            len: 0,
+        }
+    }
+
     fn update(&mut self, chunk: &[u8]) {
         self.md5.update(chunk);
         self.blake3.update(chunk);
@@ -89,11 +97,7 @@ pub async fn store(
     if spec.content_length.is_some_and(|l| l > spec.max_size) {
         return Err(ProxyError::TooLarge);
     }
-    let mut digests = Digests {
-        md5: Md5::new(),
-        blake3: blake3::Hasher::new(),
-        len: 0,
-    };
+    let mut digests = Digests::new();
     let mut head = BytesMut::with_capacity(INLINE_MAX + FAN_OUT_CHUNK);
     let mut big = spec.content_length.is_some_and(|l| l > INLINE_MAX as u64);
     while !big {
@@ -118,33 +122,40 @@ pub async fn store(
     let mut senders: Vec<_> = pipes.iter_mut().map(|p| p.0.take()).collect();
     // Digests run on a blocking thread of their own, beside the file writers,
     // so MD5 (the slowest step) neither blocks the runtime nor the fan-out.
-    let (hash_tx, hash_thread) = digest_pipe(digests);
-    let mut len = head.len() as u64;
-    let mut pending = head;
+    let (hash_tx, hash_thread) = digest_pipe(Digests::new());
+    let quorum = place.quorum();
+    let mut len = 0u64;
+    let mut pending = aligned_piece();
+    let mut first = Some(head.freeze());
     loop {
-        let chunk = next_chunk(&mut body).await?;
-        if let Some(chunk) = &chunk {
-            len += chunk.len() as u64;
-            if len > spec.max_size {
-                return Err(ProxyError::TooLarge);
+        let chunk = match first.take() {
+            Some(head) => Some(head),
+            None => next_chunk(&mut body).await?,
+        };
+        let Some(chunk) = chunk else {
+            if !pending.is_empty() {
+                send_piece(&hash_tx, &mut senders, pending.freeze(), quorum).await?;
             }
-            if spec.content_length.is_some_and(|l| len > l) {
-                return Err(ProxyError::LengthMismatch);
-            }
-            pending.extend_from_slice(chunk);
-        }
-        // Coalesce the client's small chunks so each pipe wakes once per MiB.
-        if pending.len() >= FAN_OUT_CHUNK || (chunk.is_none() && !pending.is_empty()) {
-            let piece = pending.split().freeze();
-            if hash_tx.send(piece.clone()).await.is_err() {
-                return Err(ProxyError::Store(
-                    io::Error::other("digest thread stopped").into(),
-                ));
-            }
-            feed(&mut senders, piece, place.quorum()).await?;
-        }
-        if chunk.is_none() {
             break;
+        };
+        len += chunk.len() as u64;
+        if len > spec.max_size {
+            return Err(ProxyError::TooLarge);
+        }
+        if spec.content_length.is_some_and(|l| len > l) {
+            return Err(ProxyError::LengthMismatch);
+        }
+        // Coalesce into aligned 1 MiB pieces: each pipe wakes once per MiB and
+        // the file writers can use O_DIRECT.
+        let mut data = &chunk[..];
+        while !data.is_empty() {
+            let take = (FAN_OUT_CHUNK - pending.len()).min(data.len());
+            pending.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if pending.len() == FAN_OUT_CHUNK {
+                let piece = std::mem::replace(&mut pending, aligned_piece()).freeze();
+                send_piece(&hash_tx, &mut senders, piece, quorum).await?;
+            }
         }
     }
     drop(hash_tx);
@@ -170,6 +181,30 @@ pub async fn store(
 
 /// Size of the pieces a large body is fanned out in.
 const FAN_OUT_CHUNK: usize = 1024 * 1024;
+
+/// An empty buffer of `FAN_OUT_CHUNK` bytes whose start is aligned for `O_DIRECT`.
+fn aligned_piece() -> BytesMut {
+    let mut buf = BytesMut::with_capacity(FAN_OUT_CHUNK + DIRECT_ALIGN);
+    let off = buf.as_ptr().align_offset(DIRECT_ALIGN);
+    buf.resize(off, 0);
+    let _ = buf.split_to(off);
+    buf
+}
+
+/// Sends one piece to the digest thread and every live file pipe.
+async fn send_piece(
+    hash_tx: &tokio::sync::mpsc::Sender<Bytes>,
+    senders: &mut [Option<tokio::sync::mpsc::Sender<Bytes>>],
+    piece: Bytes,
+    quorum: usize,
+) -> Result<(), ProxyError> {
+    if hash_tx.send(piece.clone()).await.is_err() {
+        return Err(ProxyError::Store(
+            io::Error::other("digest thread stopped").into(),
+        ));
+    }
+    feed(senders, piece, quorum).await
+}
 
 /// Moves the digests to a blocking thread fed by a channel.
 fn digest_pipe(

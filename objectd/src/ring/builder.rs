@@ -157,18 +157,7 @@ impl RingBuilder {
     /// All devices sorted by id, including removed ones still holding
     /// partitions (with weight 0).
     pub fn devices(&self) -> Vec<Device> {
-        self.data
-            .devices
-            .iter()
-            .map(|d| Device {
-                id: d.id,
-                region: d.region,
-                zone: d.zone,
-                host: d.host.clone(),
-                device: d.device.clone(),
-                weight: d.weight,
-            })
-            .collect()
+        self.data.devices.iter().map(Device::from).collect()
     }
 
     fn find_live(&mut self, id: u32) -> Result<&mut DeviceRecord> {
@@ -472,13 +461,10 @@ impl Work {
     }
 
     fn run(&mut self, data: &RingData) {
-        let t0 = std::time::Instant::now();
         if self.ids.len() >= data.replicas as usize {
             self.gather_dispersion();
         }
-        eprintln!("TT disp {:?} {}", t0.elapsed(), self.gathered.len());
         self.gather_balance();
-        eprintln!("TT bal {:?} {}", t0.elapsed(), self.gathered.len());
         // Slot-major, pseudo-randomly shuffled within a slot: a structured
         // order would correlate the devices of a partition.
         let mut gathered = std::mem::take(&mut self.gathered);
@@ -487,10 +473,8 @@ impl Work {
             let d = self.choose(p, s);
             self.assign(p, s, d);
         }
-        eprintln!("TT place {:?} {:?}", t0.elapsed(), self.room[DEVICE]);
         for allow_unmoved in [false, true] {
             self.fix_up(allow_unmoved);
-            eprintln!("TT fix {:?} {:?}", t0.elapsed(), self.room[DEVICE]);
         }
     }
 
@@ -556,7 +540,7 @@ impl Work {
     }
 
     /// Partitions in a deterministic per-rebalance rotated order.
-    fn part_order(&self) -> impl Iterator<Item = usize> {
+    fn part_order(&self) -> impl Iterator<Item = usize> + use<> {
         let parts = self.parts;
         let start = (self.seed % parts as u64) as usize;
         (0..parts).map(move |i| (start + i) % parts)
@@ -608,31 +592,27 @@ impl Work {
         }
     }
 
+    /// The assigned slot of `p` on the device most over quota among those
+    /// passing `ok(slot, device)`.
+    fn most_over(&self, p: usize, ok: impl Fn(usize, usize) -> bool) -> Option<usize> {
+        (0..self.table.len())
+            .filter_map(|s| self.slot_dev(p, s).filter(|&d| ok(s, d)).map(|d| (s, d)))
+            .min_by_key(|&(s, d)| (self.room[DEVICE][d], s))
+            .map(|(s, _)| s)
+    }
+
+    /// Gather replicas breaking a tier maximum (device duplicates always,
+    /// others if movable).
     fn gather_dispersion(&mut self) {
-        let order: Vec<usize> = self.part_order().collect();
-        for p in order {
-            loop {
-                let mut best: Option<(i64, usize)> = None;
-                for s in 0..self.table.len() {
-                    let Some(d) = self.slot_dev(p, s) else {
-                        continue;
-                    };
-                    let over = (0..LEVELS).any(|l| {
-                        let item = self.path[d][l];
-                        self.count_at(p, usize::MAX, l, item) > self.max[l][item]
-                    });
-                    let duplicate = self.count_at(p, usize::MAX, DEVICE, d) > 1;
-                    if over && (duplicate || self.movable(p, s)) {
-                        let key = self.room[DEVICE][d];
-                        if best.is_none_or(|(k, _)| key < k) {
-                            best = Some((key, s));
-                        }
-                    }
-                }
-                match best {
-                    Some((_, s)) => self.unassign(p, s),
-                    None => break,
-                }
+        for p in self.part_order() {
+            while let Some(s) = self.most_over(p, |s, d| {
+                let over = (0..LEVELS).any(|l| {
+                    let item = self.path[d][l];
+                    self.count_at(p, usize::MAX, l, item) > self.max[l][item]
+                });
+                over && (self.count_at(p, usize::MAX, DEVICE, d) > 1 || self.movable(p, s))
+            }) {
+                self.unassign(p, s);
             }
         }
     }
@@ -646,28 +626,16 @@ impl Work {
             .filter(|&&r| r < 0)
             .map(|r| -r)
             .sum();
-        let order: Vec<usize> = self.part_order().collect();
-        for p in order {
+        for p in self.part_order() {
             if excess == 0 || unders.is_empty() {
                 break;
             }
             if self.mask[p] != 0 || !self.time_ok[p] {
                 continue;
             }
-            let mut best: Option<(i64, usize)> = None;
-            for s in 0..self.table.len() {
-                let Some(d) = self.slot_dev(p, s) else {
-                    continue;
-                };
-                let room = self.room[DEVICE][d];
-                if room < 0
-                    && best.is_none_or(|(k, _)| room < k)
-                    && unders.iter().any(|&u| self.fits(p, s, u))
-                {
-                    best = Some((room, s));
-                }
-            }
-            if let Some((_, s)) = best {
+            if let Some(s) = self.most_over(p, |s, d| {
+                self.room[DEVICE][d] < 0 && unders.iter().any(|&u| self.fits(p, s, u))
+            }) {
                 self.unassign(p, s);
                 excess -= 1;
             }
@@ -746,7 +714,9 @@ impl Work {
                     if unseen == 0 {
                         break 'bfs;
                     }
-                    let Some((p, s)) = live(self, a, e) else { continue };
+                    let Some((p, s)) = live(self, a, e) else {
+                        continue;
+                    };
                     for b in 0..n {
                         if level[b] == usize::MAX && self.fits(p, s, b) {
                             level[b] = level[a] + 1;
@@ -776,7 +746,9 @@ impl Work {
                     if cur != src && self.room[DEVICE][cur] > 0 {
                         // Apply the chain from its under-quota end.
                         for &(a, p, s, b) in path.iter().rev() {
-                            if self.slot_dev(p, s) != Some(a) || !self.fits(p, s, b) {
+                            if live(self, a, (s * parts + p) as u32).is_none()
+                                || !self.fits(p, s, b)
+                            {
                                 return;
                             }
                             self.assign(p, s, b);

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{RingError, MAX_PART_POWER, MAX_REPLICAS, NONE_DEV};
+use super::{Device, RingError, MAX_PART_POWER, MAX_REPLICAS, NONE_DEV};
 use crate::ring::Result;
 
 /// File magic, first bytes of every ring file.
@@ -47,6 +47,20 @@ pub(crate) struct DeviceRecord {
     /// rebalance.
     #[serde(default)]
     pub removed: bool,
+}
+
+impl From<&DeviceRecord> for Device {
+    /// The lookup view of a device (a removed device has weight 0).
+    fn from(d: &DeviceRecord) -> Device {
+        Device {
+            id: d.id,
+            region: d.region,
+            zone: d.zone,
+            host: d.host.clone(),
+            device: d.device.clone(),
+            weight: d.weight,
+        }
+    }
 }
 
 /// The JSON header: every scalar field plus the device list.

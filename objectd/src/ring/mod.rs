@@ -127,18 +127,7 @@ impl Ring {
     }
 
     pub(crate) fn from_data(data: file::RingData) -> Ring {
-        let devs = data
-            .devices
-            .into_iter()
-            .map(|d| Device {
-                id: d.id,
-                region: d.region,
-                zone: d.zone,
-                host: d.host,
-                device: d.device,
-                weight: if d.removed { 0.0 } else { d.weight },
-            })
-            .collect();
+        let devs = data.devices.iter().map(Device::from).collect();
         Ring {
             part_power: data.part_power,
             replicas: data.replicas,
