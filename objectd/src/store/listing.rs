@@ -123,3 +123,104 @@ pub fn list<T: for<'de> serde::Deserialize<'de>>(
     it.status()?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::record::ObjectRow;
+    use crate::timestamp::Timestamp;
+
+    fn db_with(names: &[&str]) -> (tempfile::TempDir, DB) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = DB::open_default(dir.path()).expect("open");
+        for (i, n) in names.iter().enumerate() {
+            let row = ObjectRow {
+                ts: Timestamp(i as u64 + 1),
+                deleted: n.starts_with('~'),
+                size: 1,
+                etag: String::new(),
+                content_type: String::new(),
+            };
+            let name = n.trim_start_matches('~');
+            db.put(
+                [b"base/".as_slice(), name.as_bytes()].concat(),
+                record::encode(&row),
+            )
+            .expect("put");
+        }
+        // A neighbour outside the prefix must never show up.
+        db.put(b"basf", b"x").expect("put");
+        (dir, db)
+    }
+
+    fn names(db: &DB, p: ListParams) -> Vec<String> {
+        list(
+            db,
+            b"base/",
+            &ListParams {
+                limit: p.limit.max(1),
+                ..p
+            },
+            |r: &ObjectRow| !r.deleted,
+        )
+        .expect("list")
+        .into_iter()
+        .map(|e| match e {
+            Entry::Row(n, _) => n,
+            Entry::Subdir(d) => format!("[{d}]"),
+        })
+        .collect()
+    }
+
+    fn p(
+        prefix: &str,
+        delim: Option<&str>,
+        marker: &str,
+        end: &str,
+        limit: usize,
+        reverse: bool,
+    ) -> ListParams {
+        ListParams {
+            prefix: prefix.into(),
+            delimiter: delim.map(str::to_string),
+            marker: marker.into(),
+            end_marker: end.into(),
+            limit,
+            reverse,
+        }
+    }
+
+    #[test]
+    fn swift_listing_parameters() {
+        let (_d, db) = db_with(&["a", "b/1", "b/2", "b/3/x", "c", "~d", "e"]);
+        let all = |prefix, delim, marker, end, limit, rev| {
+            names(&db, p(prefix, delim, marker, end, limit, rev))
+        };
+        assert_eq!(
+            all("", None, "", "", 100, false),
+            ["a", "b/1", "b/2", "b/3/x", "c", "e"]
+        );
+        assert_eq!(
+            all("", Some("/"), "", "", 100, false),
+            ["a", "[b/]", "c", "e"]
+        );
+        assert_eq!(
+            all("b/", Some("/"), "", "", 100, false),
+            ["b/1", "b/2", "[b/3/]"]
+        );
+        assert_eq!(all("", None, "b/1", "c", 100, false), ["b/2", "b/3/x"]);
+        assert_eq!(all("", None, "", "", 2, false), ["a", "b/1"]);
+        assert_eq!(
+            all("", None, "", "", 100, true),
+            ["e", "c", "b/3/x", "b/2", "b/1", "a"]
+        );
+        assert_eq!(
+            all("", Some("/"), "", "", 100, true),
+            ["e", "c", "[b/]", "a"]
+        );
+        // Reverse: marker bounds from above, end_marker from below.
+        assert_eq!(all("", None, "c", "a", 100, true), ["b/3/x", "b/2", "b/1"]);
+        assert_eq!(all("", Some("/"), "b/", "", 100, false), ["c", "e"]);
+        assert_eq!(all("zz", None, "", "", 100, false), Vec::<String>::new());
+    }
+}

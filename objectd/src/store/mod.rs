@@ -12,6 +12,9 @@ pub mod record;
 pub mod upload;
 pub mod writer;
 
+#[cfg(test)]
+mod tests;
+
 pub use device::DeviceStore;
 
 /// What a storage operation can fail with.
