@@ -259,7 +259,9 @@ fn open_pipes(place: &Placement) -> Result<(Vec<Arc<DeviceStore>>, Vec<Pipe>), P
     for dev in &place.nodes {
         let mut candidate = Some(dev);
         while let Some(d) = candidate {
-            match d.start_upload() {
+            // The first replica goes through the page cache, so fresh objects
+            // are read from memory; the others bypass it (see store::upload).
+            match d.start_upload(!pipes.is_empty()) {
                 Ok(upload) => {
                     let (tx, handle) = upload.into_pipe();
                     devices.push(d.clone());

@@ -473,8 +473,10 @@ impl Work {
             let d = self.choose(p, s);
             self.assign(p, s, d);
         }
+        eprintln!("TT place {:?} max {:?} min {:?}", self.room, self.max, self.min);
         for allow_unmoved in [false, true] {
             self.fix_up(allow_unmoved);
+            eprintln!("TT fix {:?}", self.room[DEVICE]);
         }
     }
 
@@ -727,6 +729,7 @@ impl Work {
                     }
                 }
             }
+            eprintln!("TT levels {:?} reached {reached}", level);
             if !reached {
                 return;
             }
@@ -749,6 +752,7 @@ impl Work {
                             if live(self, a, (s * parts + p) as u32).is_none()
                                 || !self.fits(p, s, b)
                             {
+                                eprintln!("TT abort");
                                 return;
                             }
                             self.assign(p, s, b);
@@ -761,7 +765,10 @@ impl Work {
                     }
                     let mut next = None;
                     while let Some(&e) = slots_on[cur].get(cursor[cur]) {
-                        if let Some((p, s)) = live(self, cur, e) {
+                        // A chain never moves two slots of one partition,
+                        // so every move stays valid while the chain is applied.
+                        let fresh = |p: usize| path.iter().all(|&(_, q, _, _)| q != p);
+                        if let Some((p, s)) = live(self, cur, e).filter(|&(p, _)| fresh(p)) {
                             let want = level[cur] + 1;
                             let cands = by_level.get(want).map_or(&[][..], |v| &v[..]);
                             if let Some(&b) = cands
@@ -790,6 +797,7 @@ impl Work {
                     }
                 }
             }
+            eprintln!("TT progress {progress} {:?}", self.room[DEVICE]);
             if !progress {
                 return;
             }

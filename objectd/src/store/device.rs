@@ -73,9 +73,10 @@ impl DeviceStore {
             .join(format!("{ts}.data"))
     }
 
-    /// Starts writing a data file in the device's temporary directory.
-    pub fn start_upload(&self) -> Result<FileUpload, StoreError> {
-        FileUpload::create(&self.root.join("tmp"))
+    /// Starts writing a data file in the device's temporary directory
+    /// (with `O_DIRECT` when `direct`).
+    pub fn start_upload(&self, direct: bool) -> Result<FileUpload, StoreError> {
+        FileUpload::create(&self.root.join("tmp"), direct)
     }
 
     async fn submit<T>(

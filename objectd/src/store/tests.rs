@@ -105,7 +105,7 @@ async fn file_objects_commit_and_replace_old_files() {
     let hash = [9u8; 16];
     for ts in [10, 11] {
         let body = vec![ts as u8; 100_000];
-        let mut up = dev.start_upload().expect("upload");
+        let mut up = dev.start_upload(true).expect("upload");
         up.write(&body).expect("write");
         let mut meta = live(ts, &body);
         meta.placement = Placement::File;

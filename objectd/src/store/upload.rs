@@ -7,6 +7,9 @@
 //! written with `O_DIRECT` (where the filesystem allows it): three replicas
 //! of a large body would otherwise cost three copies into the page cache and
 //! a long writeback at fsync. The rest (the tail, the trailer) is buffered.
+//! The proxy writes one replica buffered (so fresh objects are read from
+//! memory); that upload syncs every `WRITEBACK_STEP` bytes so writeback runs
+//! alongside the upload rather than all at commit.
 
 use std::fs::{self, File};
 use std::io::{self, Seek, SeekFrom};
@@ -32,29 +35,41 @@ pub struct FileUpload {
     direct: Option<File>,
     /// Bytes written so far.
     len: u64,
+    /// Bytes written through the page cache since the last `sync_data`.
+    unsynced: u64,
 }
+
+/// A buffered upload is synced every this many bytes, so writeback runs
+/// alongside the upload instead of all at commit.
+const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
 
 /// Alignment `O_DIRECT` needs of buffers, lengths and offsets.
 pub const DIRECT_ALIGN: usize = 4096;
 
 impl FileUpload {
-    /// Creates a new temporary file in `tmp_dir`.
-    pub fn create(tmp_dir: &Path) -> Result<Self, StoreError> {
+    /// Creates a new temporary file in `tmp_dir`; `direct` asks for
+    /// `O_DIRECT` writes (bypassing the page cache) where possible.
+    pub fn create(tmp_dir: &Path, direct: bool) -> Result<Self, StoreError> {
         let tmp_path = tmp_dir.join(format!("{:032x}.tmp", rand::random::<u128>()));
         let file = File::options()
             .write(true)
             .create_new(true)
             .open(&tmp_path)?;
-        let direct = File::options()
-            .write(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(&tmp_path)
-            .ok();
+        let direct = direct
+            .then(|| {
+                File::options()
+                    .write(true)
+                    .custom_flags(libc::O_DIRECT)
+                    .open(&tmp_path)
+                    .ok()
+            })
+            .flatten();
         Ok(FileUpload {
             tmp_path,
             file: Some(file),
             direct,
             len: 0,
+            unsynced: 0,
         })
     }
 
@@ -65,11 +80,15 @@ impl FileUpload {
             && self.len % DIRECT_ALIGN as u64 == 0;
         match &self.direct {
             Some(direct) if aligned => direct.write_all_at(chunk, self.len)?,
-            _ => self
-                .file
-                .as_ref()
-                .expect("file open until commit")
-                .write_all_at(chunk, self.len)?,
+            _ => {
+                let file = self.file.as_ref().expect("file open until commit");
+                file.write_all_at(chunk, self.len)?;
+                self.unsynced += chunk.len() as u64;
+                if self.unsynced >= WRITEBACK_STEP {
+                    file.sync_data()?;
+                    self.unsynced = 0;
+                }
+            }
         }
         self.len += chunk.len() as u64;
         Ok(())
