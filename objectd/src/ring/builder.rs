@@ -473,10 +473,12 @@ impl Work {
             let d = self.choose(p, s);
             self.assign(p, s, d);
         }
-        eprintln!("TT place {:?} max {:?} min {:?}", self.room, self.max, self.min);
+        eprintln!(
+            "TT place {:?} max {:?} min {:?}",
+            self.room, self.max, self.min
+        );
         for allow_unmoved in [false, true] {
             self.fix_up(allow_unmoved);
-            eprintln!("TT fix {:?}", self.room[DEVICE]);
         }
     }
 
@@ -560,37 +562,60 @@ impl Work {
         }
     }
 
-    /// Integer quotas (largest remainder, ties to current holders) and rooms.
+    /// Integer quotas and rooms. Rounding is hierarchical (largest
+    /// remainder among the children of each tier item, ties to current
+    /// holders) so that every tier's quota is the floor or ceiling of its
+    /// exact share and thus reachable within its per-partition limits.
     fn set_quotas(&mut self, t: &[f64]) {
-        let n = self.ids.len();
-        let mut held = vec![0i64; n];
+        let (n, parts) = (self.ids.len(), self.parts as f64);
+        let mut exact: Vec<Vec<f64>> = self.max.iter().map(|m| vec![0.0; m.len()]).collect();
+        let mut held: Vec<Vec<i64>> = self.max.iter().map(|m| vec![0; m.len()]).collect();
+        for d in 0..n {
+            for l in 0..LEVELS {
+                exact[l][self.path[d][l]] += t[d] * parts;
+            }
+        }
         for s in 0..self.table.len() {
             for p in 0..self.parts {
                 if let Some(d) = self.slot_dev(p, s) {
-                    held[d] += 1;
+                    for l in 0..LEVELS {
+                        held[l][self.path[d][l]] += 1;
+                    }
                 }
             }
         }
-        let exact: Vec<f64> = t.iter().map(|x| x * self.parts as f64).collect();
-        let mut quota: Vec<i64> = exact.iter().map(|x| (x + 1e-9).floor() as i64).collect();
-        let total = exact.iter().sum::<f64>().round() as i64;
-        let extra = (total - quota.iter().sum::<i64>()).max(0) as usize;
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by_key(|&i| {
-            let frac = exact[i] - quota[i] as f64;
-            (
-                frac <= 1e-9,
-                Reverse(held[i] - quota[i]),
-                Reverse((frac * 1e9) as i64),
-                i,
-            )
-        });
-        for &i in order.iter().take(extra) {
-            quota[i] += 1;
+        let mut quota: Vec<Vec<i64>> = self.max.iter().map(|m| vec![0; m.len()]).collect();
+        for l in 0..LEVELS {
+            for parent in 0..self.children[l].len() {
+                let kids = &self.children[l][parent];
+                let total = if l == REGION {
+                    exact[REGION].iter().sum::<f64>().round() as i64
+                } else {
+                    quota[l - 1][parent]
+                };
+                let (ex, hd) = (&exact[l], &held[l]);
+                let floor = |c: usize| (ex[c] + 1e-9).floor() as i64;
+                let mut order = kids.clone();
+                order.sort_by_key(|&c| {
+                    let frac = ex[c] - floor(c) as f64;
+                    (
+                        frac <= 1e-9,
+                        Reverse(hd[c] - floor(c)),
+                        Reverse((frac * 1e9) as i64),
+                        c,
+                    )
+                });
+                let extra = total - kids.iter().map(|&c| floor(c)).sum::<i64>();
+                for (k, &c) in order.iter().enumerate() {
+                    let len = order.len() as i64;
+                    let k = k as i64;
+                    quota[l][c] = floor(c) + extra / len + i64::from(k < extra % len);
+                }
+            }
         }
         self.room = (0..LEVELS).map(|l| vec![0; self.max[l].len()]).collect();
         for d in 0..n {
-            self.add_room(d, quota[d] - held[d]);
+            self.add_room(d, quota[DEVICE][d] - held[DEVICE][d]);
         }
     }
 
@@ -729,7 +754,6 @@ impl Work {
                     }
                 }
             }
-            eprintln!("TT levels {:?} reached {reached}", level);
             if !reached {
                 return;
             }
@@ -752,7 +776,6 @@ impl Work {
                             if live(self, a, (s * parts + p) as u32).is_none()
                                 || !self.fits(p, s, b)
                             {
-                                eprintln!("TT abort");
                                 return;
                             }
                             self.assign(p, s, b);
@@ -797,7 +820,6 @@ impl Work {
                     }
                 }
             }
-            eprintln!("TT progress {progress} {:?}", self.room[DEVICE]);
             if !progress {
                 return;
             }

@@ -597,22 +597,3 @@ proptest! {
         assert_distinct(&ring);
     }
 }
-
-#[test]
-fn scratch1() {
-    let hosts = [1usize,5,1,3,1,2,4,2,2,3,1,4,1,1,1,2,3,4,6,5,0,3,5,3];
-    let mut b = flat(10, 3, 21, |i| hosts[i]);
-    b.rebalance_at(T0).expect("rebalance");
-    eprintln!("{:?}", counts(&b.ring()));
-}
-#[test]
-fn scratch2() {
-    let hosts = [0usize,0,0,0,0,0,4,0,0,2,0,2,3,5,2,0,0];
-    let mut b = flat(10, 3, 14, |i| hosts[i]);
-    b.rebalance_at(T0).expect("rebalance");
-    eprintln!("{:?}", counts(&b.ring()));
-    let host = format!("10.0.0.{}:6200", hosts[16]);
-    b.add_device(spec(1, 1, &host, "new", 100.0)).expect("add");
-    b.rebalance_at(T0 + 2 * HOUR).expect("rebalance");
-    eprintln!("{:?}", counts(&b.ring()));
-}
