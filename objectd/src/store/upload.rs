@@ -76,8 +76,8 @@ impl FileUpload {
     /// Appends body bytes.
     pub fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
         let aligned = chunk.as_ptr().align_offset(DIRECT_ALIGN) == 0
-            && chunk.len() % DIRECT_ALIGN == 0
-            && self.len % DIRECT_ALIGN as u64 == 0;
+            && chunk.len().is_multiple_of(DIRECT_ALIGN)
+            && self.len.is_multiple_of(DIRECT_ALIGN as u64);
         match &self.direct {
             Some(direct) if aligned => direct.write_all_at(chunk, self.len)?,
             _ => {
