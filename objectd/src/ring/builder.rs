@@ -280,17 +280,9 @@ impl RingBuilder {
     /// Rebalance as if the current time were `now` (unix seconds), which
     /// decides which partitions `min_part_hours` still pins.
     pub fn rebalance_at(&mut self, now: u64) -> Result<RebalanceReport> {
-        let table = std::mem::take(&mut self.data.table);
-        let old = table.clone();
-        let mut w = match Work::new(&self.data, table, now) {
-            Ok(w) => w,
-            Err(e) => {
-                self.data.table = old;
-                return Err(e);
-            }
-        };
+        let mut w = Work::new(&self.data, self.data.table.clone(), now)?;
         w.run(&self.data);
-        self.data.table = w.table;
+        let old = std::mem::replace(&mut self.data.table, w.table);
         self.data.devices.retain(|d| !d.removed);
         let mut moved = 0u64;
         for (new_row, old_row) in self.data.table.iter().zip(&old) {
@@ -473,10 +465,6 @@ impl Work {
             let d = self.choose(p, s);
             self.assign(p, s, d);
         }
-        eprintln!(
-            "TT place {:?} max {:?} min {:?}",
-            self.room, self.max, self.min
-        );
         for allow_unmoved in [false, true] {
             self.fix_up(allow_unmoved);
         }
