@@ -4,7 +4,7 @@ use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
 
 use super::constraints::{self, Kind};
-use super::listing::{self, Format};
+use super::listing;
 use super::{add_stored_headers, proxy_error, Target};
 use crate::api::response::{self, Resp};
 use crate::api::App;
@@ -35,15 +35,7 @@ async fn get(app: &App, t: &Target, req: &Request<Incoming>, head: bool) -> Resp
             Ok(e) => e,
             Err(e) => return proxy_error(e),
         };
-        if entries.is_empty() && format == Format::Text {
-            response::with_body(StatusCode::NO_CONTENT, format.content_type(), "")
-        } else {
-            response::with_body(
-                StatusCode::OK,
-                format.content_type(),
-                listing::account_body(&t.account, &entries, format),
-            )
-        }
+        listing::response(&t.account, &entries, format)
     };
     if head {
         resp.headers_mut().remove(http::header::CONTENT_LENGTH);

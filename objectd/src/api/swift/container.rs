@@ -4,7 +4,7 @@ use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
 
 use super::constraints::{self, Kind};
-use super::listing::{self, Format};
+use super::listing;
 use super::{add_stored_headers, header, proxy_error, Target};
 use crate::api::response::{self, Resp};
 use crate::api::App;
@@ -107,15 +107,7 @@ async fn get(
             Ok(e) => e,
             Err(e) => return proxy_error(e),
         };
-        if entries.is_empty() && format == Format::Text {
-            response::with_body(StatusCode::NO_CONTENT, format.content_type(), "")
-        } else {
-            response::with_body(
-                StatusCode::OK,
-                format.content_type(),
-                listing::container_body(container, &entries, format),
-            )
-        }
+        listing::response(container, &entries, format)
     };
     response::set(
         &mut resp,

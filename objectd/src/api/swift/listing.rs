@@ -120,18 +120,79 @@ pub fn xml_escape(s: &str) -> String {
     out
 }
 
-/// Renders a container listing.
-pub fn container_body(container: &str, entries: &[Entry<ObjectRow>], format: Format) -> String {
-    let mut out = String::with_capacity(entries.len() * 128);
+/// How one kind of listing row renders itself.
+pub trait ListedRow {
+    /// The XML root element: `container` or `account`.
+    const ROOT: &'static str;
+    /// Writes the JSON object of a row named `name`.
+    fn json(&self, name: &str, out: &mut String);
+    /// Writes the XML element of a row named `name`.
+    fn xml(&self, name: &str, out: &mut String);
+}
+
+impl ListedRow for ObjectRow {
+    const ROOT: &'static str = "container";
+
+    fn json(&self, name: &str, out: &mut String) {
+        let _ = write!(
+            out,
+            "{{\"name\": {}, \"hash\": \"{}\", \"bytes\": {}, \"content_type\": {}, \"last_modified\": \"{}\"}}",
+            json_str(name),
+            self.etag,
+            self.size,
+            json_str(&self.content_type),
+            self.ts.iso8601()
+        );
+    }
+
+    fn xml(&self, name: &str, out: &mut String) {
+        let _ = write!(
+            out,
+            "<object><name>{}</name><hash>{}</hash><bytes>{}</bytes><content_type>{}</content_type><last_modified>{}</last_modified></object>",
+            xml_escape(name),
+            self.etag,
+            self.size,
+            xml_escape(&self.content_type),
+            self.ts.iso8601()
+        );
+    }
+}
+
+impl ListedRow for ContainerRow {
+    const ROOT: &'static str = "account";
+
+    fn json(&self, name: &str, out: &mut String) {
+        let last = self.put_ts.max(self.stats_ts).iso8601();
+        let _ = write!(
+            out,
+            "{{\"name\": {}, \"count\": {}, \"bytes\": {}, \"last_modified\": \"{last}\"}}",
+            json_str(name),
+            self.object_count,
+            self.bytes_used
+        );
+    }
+
+    fn xml(&self, name: &str, out: &mut String) {
+        let last = self.put_ts.max(self.stats_ts).iso8601();
+        let _ = write!(
+            out,
+            "<container><name>{}</name><count>{}</count><bytes>{}</bytes><last_modified>{last}</last_modified></container>",
+            xml_escape(name),
+            self.object_count,
+            self.bytes_used
+        );
+    }
+}
+
+/// Renders a listing of the container or account `owner`.
+pub fn body<T: ListedRow>(owner: &str, entries: &[Entry<T>], format: Format) -> String {
+    let mut out = String::with_capacity(entries.len() * 128 + 64);
     match format {
         Format::Text => {
             for e in entries {
-                match e {
-                    Entry::Row(name, _) | Entry::Subdir(name) => {
-                        out.push_str(name);
-                        out.push('\n');
-                    }
-                }
+                let (Entry::Row(name, _) | Entry::Subdir(name)) = e;
+                out.push_str(name);
+                out.push('\n');
             }
         }
         Format::Json => {
@@ -141,17 +202,7 @@ pub fn container_body(container: &str, entries: &[Entry<ObjectRow>], format: For
                     out.push_str(", ");
                 }
                 match e {
-                    Entry::Row(name, r) => {
-                        let _ = write!(
-                            out,
-                            "{{\"name\": {}, \"hash\": \"{}\", \"bytes\": {}, \"content_type\": {}, \"last_modified\": \"{}\"}}",
-                            json_str(name),
-                            r.etag,
-                            r.size,
-                            json_str(&r.content_type),
-                            r.ts.iso8601()
-                        );
-                    }
+                    Entry::Row(name, r) => r.json(name, &mut out),
                     Entry::Subdir(name) => {
                         let _ = write!(out, "{{\"subdir\": {}}}", json_str(name));
                     }
@@ -162,22 +213,13 @@ pub fn container_body(container: &str, entries: &[Entry<ObjectRow>], format: For
         Format::Xml => {
             let _ = write!(
                 out,
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<container name=\"{}\">",
-                xml_escape(container)
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{} name=\"{}\">",
+                T::ROOT,
+                xml_escape(owner)
             );
             for e in entries {
                 match e {
-                    Entry::Row(name, r) => {
-                        let _ = write!(
-                            out,
-                            "<object><name>{}</name><hash>{}</hash><bytes>{}</bytes><content_type>{}</content_type><last_modified>{}</last_modified></object>",
-                            xml_escape(name),
-                            r.etag,
-                            r.size,
-                            xml_escape(&r.content_type),
-                            r.ts.iso8601()
-                        );
-                    }
+                    Entry::Row(name, r) => r.xml(name, &mut out),
                     Entry::Subdir(name) => {
                         let _ = write!(
                             out,
@@ -187,75 +229,28 @@ pub fn container_body(container: &str, entries: &[Entry<ObjectRow>], format: For
                     }
                 }
             }
-            out.push_str("</container>");
+            let _ = write!(out, "</{}>", T::ROOT);
         }
     }
     out
 }
 
-/// Renders an account listing.
-pub fn account_body(account: &str, entries: &[Entry<ContainerRow>], format: Format) -> String {
-    let mut out = String::new();
-    match format {
-        Format::Text => {
-            for e in entries {
-                match e {
-                    Entry::Row(name, _) | Entry::Subdir(name) => {
-                        out.push_str(name);
-                        out.push('\n');
-                    }
-                }
-            }
-        }
-        Format::Json => {
-            out.push('[');
-            for (i, e) in entries.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                match e {
-                    Entry::Row(name, r) => {
-                        let last = r.put_ts.max(r.stats_ts).iso8601();
-                        let _ = write!(out, "{{\"name\": {}, \"count\": {}, \"bytes\": {}, \"last_modified\": \"{last}\"}}", json_str(name), r.object_count, r.bytes_used);
-                    }
-                    Entry::Subdir(name) => {
-                        let _ = write!(out, "{{\"subdir\": {}}}", json_str(name));
-                    }
-                }
-            }
-            out.push(']');
-        }
-        Format::Xml => {
-            let _ = write!(
-                out,
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<account name=\"{}\">",
-                xml_escape(account)
-            );
-            for e in entries {
-                match e {
-                    Entry::Row(name, r) => {
-                        let last = r.put_ts.max(r.stats_ts).iso8601();
-                        let _ = write!(
-                            out,
-                            "<container><name>{}</name><count>{}</count><bytes>{}</bytes><last_modified>{last}</last_modified></container>",
-                            xml_escape(name),
-                            r.object_count,
-                            r.bytes_used
-                        );
-                    }
-                    Entry::Subdir(name) => {
-                        let _ = write!(
-                            out,
-                            "<subdir name=\"{0}\"><name>{0}</name></subdir>",
-                            xml_escape(name)
-                        );
-                    }
-                }
-            }
-            out.push_str("</account>");
-        }
+/// The response to a listing GET: 204 for an empty text listing, else 200.
+pub fn response<T: ListedRow>(
+    owner: &str,
+    entries: &[Entry<T>],
+    format: Format,
+) -> crate::api::response::Resp {
+    use crate::api::response::with_body;
+    if entries.is_empty() && format == Format::Text {
+        with_body(StatusCode::NO_CONTENT, format.content_type(), "")
+    } else {
+        with_body(
+            StatusCode::OK,
+            format.content_type(),
+            body(owner, entries, format),
+        )
     }
-    out
 }
 
 fn json_str(s: &str) -> String {
@@ -280,13 +275,13 @@ mod tests {
             Entry::Row("a\"b".to_string(), row),
             Entry::Subdir("d/".to_string()),
         ];
-        assert_eq!(container_body("c", &entries, Format::Text), "a\"b\nd/\n");
+        assert_eq!(body("c", &entries, Format::Text), "a\"b\nd/\n");
         let json: serde_json::Value =
-            serde_json::from_str(&container_body("c", &entries, Format::Json)).expect("valid json");
+            serde_json::from_str(&body("c", &entries, Format::Json)).expect("valid json");
         assert_eq!(json[0]["name"], "a\"b");
         assert_eq!(json[0]["bytes"], 3);
         assert_eq!(json[1]["subdir"], "d/");
-        let xml = container_body("c&", &entries, Format::Xml);
+        let xml = body("c&", &entries, Format::Xml);
         assert!(xml.contains("<container name=\"c&amp;\">"));
         assert!(xml.contains("<name>a&quot;b</name>"));
     }
