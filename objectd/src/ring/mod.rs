@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 mod builder;
 pub mod cli;
 mod file;
+mod rebalance;
 #[cfg(test)]
 mod tests;
 

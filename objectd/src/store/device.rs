@@ -19,7 +19,7 @@ use crate::timestamp::Timestamp;
 pub struct DeviceStore {
     pub id: u32,
     root: PathBuf,
-    db: Arc<DB>,
+    pub(super) db: Arc<DB>,
     writer: mpsc::Sender<WriteOp>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -79,7 +79,7 @@ impl DeviceStore {
         FileUpload::create(&self.root.join("tmp"), direct)
     }
 
-    async fn submit<T>(
+    pub(super) async fn submit<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> WriteOp,
     ) -> Result<T, StoreError> {

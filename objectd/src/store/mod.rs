@@ -8,7 +8,9 @@ pub mod data_file;
 pub mod device;
 pub mod keys;
 pub mod listing;
+pub mod merge;
 pub mod record;
+pub mod scan;
 pub mod upload;
 pub mod writer;
 

@@ -99,6 +99,27 @@ pub enum WriteOp {
         container: String,
         row: ContainerRow,
     },
+    /// Merge a replica's container record (replication): field-wise newest.
+    ContainerMerge {
+        part: u32,
+        account: String,
+        container: String,
+        info: ContainerInfo,
+        reply: Reply<()>,
+    },
+    /// Merge a replica's account record (replication).
+    AccountMerge {
+        part: u32,
+        account: String,
+        info: AccountInfo,
+        reply: Reply<()>,
+    },
+    /// Remove every row of a partition (after handing it off); replies with
+    /// the object versions removed, whose data files the caller deletes.
+    PurgePartition {
+        part: u32,
+        reply: Reply<Vec<ObjectMeta>>,
+    },
     /// Merge account metadata.
     AccountPost {
         part: u32,
@@ -129,6 +150,8 @@ enum Pending {
     Meta(Reply<ObjectMeta>, Result<ObjectMeta, StoreError>),
     Container(Reply<ContainerInfo>, Result<ContainerInfo, StoreError>),
     Account(Reply<AccountInfo>, Result<AccountInfo, StoreError>),
+    Unit(Reply<()>, Result<(), StoreError>),
+    Purged(Reply<Vec<ObjectMeta>>, Result<Vec<ObjectMeta>, StoreError>),
 }
 
 fn run(db: &DB, mut rx: mpsc::Receiver<WriteOp>) {
@@ -163,6 +186,8 @@ fn run(db: &DB, mut rx: mpsc::Receiver<WriteOp>) {
                 Pending::Account(tx, r) => {
                     drop(tx.send(if outcome.is_ok() { r } else { failed() }))
                 }
+                Pending::Unit(tx, r) => drop(tx.send(if outcome.is_ok() { r } else { failed() })),
+                Pending::Purged(tx, r) => drop(tx.send(if outcome.is_ok() { r } else { failed() })),
             }
         }
     }
@@ -176,31 +201,31 @@ fn failed<T>() -> Result<T, StoreError> {
 }
 
 /// One batch in construction: the write batch and what it has written so far.
-struct Batch<'a> {
-    db: &'a DB,
+pub(super) struct Batch<'a> {
+    pub(super) db: &'a DB,
     overlay: HashMap<Vec<u8>, Option<Vec<u8>>>,
     wb: WriteBatch,
 }
 
 impl Batch<'_> {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(super) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(v) = self.overlay.get(key) {
             return Ok(v.clone());
         }
         self.db.get(key).map_err(StoreError::from)
     }
 
-    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+    pub(super) fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.wb.put(&key, &value);
         self.overlay.insert(key, Some(value));
     }
 
-    fn delete(&mut self, key: Vec<u8>) {
+    pub(super) fn delete(&mut self, key: Vec<u8>) {
         self.wb.delete(&key);
         self.overlay.insert(key, None);
     }
 
-    fn get_record<T: for<'de> serde::Deserialize<'de>>(
+    pub(super) fn get_record<T: for<'de> serde::Deserialize<'de>>(
         &self,
         key: &[u8],
     ) -> Result<Option<T>, StoreError> {
@@ -210,7 +235,10 @@ impl Batch<'_> {
         }
     }
 
-    fn get_object(&self, key: &[u8]) -> Result<Option<(ObjectMeta, Vec<u8>)>, StoreError> {
+    pub(super) fn get_object(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<(ObjectMeta, Vec<u8>)>, StoreError> {
         match self.get(key)? {
             Some(raw) => {
                 let (meta, off) = record::decode_object(&raw).ok_or(StoreError::Corrupt)?;
@@ -276,6 +304,28 @@ impl Batch<'_> {
                 }
                 None
             }
+            WriteOp::ContainerMerge {
+                part,
+                account,
+                container,
+                info,
+                reply,
+            } => Some(Pending::Unit(
+                reply,
+                self.merge_container(part, &account, &container, info),
+            )),
+            WriteOp::AccountMerge {
+                part,
+                account,
+                info,
+                reply,
+            } => Some(Pending::Unit(
+                reply,
+                self.merge_account(part, &account, info),
+            )),
+            WriteOp::PurgePartition { part, reply } => {
+                Some(Pending::Purged(reply, self.purge_partition(part)))
+            }
             WriteOp::AccountPost {
                 part,
                 account,
@@ -299,7 +349,8 @@ impl Batch<'_> {
         let key = keys::object(part, hash);
         let old = self.get_object(&key)?.map(|(m, _)| m);
         if let Some(old) = &old {
-            if old.ts >= meta.ts {
+            // Newer data wins; at equal data timestamps, newer metadata (replication).
+            if (old.ts, old.meta_ts) >= (meta.ts, meta.meta_ts) {
                 return Err(StoreError::Conflict);
             }
             if let Some(at) = old.delete_at {

@@ -1,0 +1,240 @@
+//! What replication reads from a device: which partitions it holds, a
+//! partition's summary (every record's key and version), raw records, and
+//! applying a record received from another replica with the merge rules.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+
+use super::device::spawn_blocking;
+use super::merge::PARTITION_KINDS;
+use super::record::{self, AccountInfo, ContainerInfo, ContainerRow, ObjectRow, Placement};
+use super::upload::FileUpload;
+use super::writer::WriteOp;
+use super::{DeviceStore, StoreError};
+
+/// A record's version: equal versions mean equal records.
+pub type Version = [u64; 3];
+
+/// Every record of a partition, by key.
+pub type Summary = BTreeMap<Vec<u8>, Version>;
+
+/// The version of a raw record of the given kind.
+fn version(kind: u8, raw: &[u8]) -> Option<Version> {
+    Some(match kind {
+        b'o' => {
+            let (m, _) = record::decode_object(raw)?;
+            [m.ts.0, m.meta_ts.0, u64::from(m.deleted)]
+        }
+        b'c' => {
+            let r: ObjectRow = record::decode(raw)?;
+            [r.ts.0, u64::from(r.deleted), 0]
+        }
+        b'C' => {
+            let i: ContainerInfo = record::decode(raw)?;
+            [i.put_ts.0, i.delete_ts.0, i.meta_ts.0]
+        }
+        b'a' => {
+            let r: ContainerRow = record::decode(raw)?;
+            [r.put_ts.0, r.delete_ts.0, r.stats_ts.0]
+        }
+        b'A' => {
+            let i: AccountInfo = record::decode(raw)?;
+            [i.put_ts.0, i.meta_ts.0, 0]
+        }
+        _ => return None,
+    })
+}
+
+/// Splits the names after a key's kind and partition at NUL bytes.
+fn names(key: &[u8], count: usize) -> Option<Vec<String>> {
+    let rest = key.get(5..)?;
+    let parts: Vec<&[u8]> = rest.splitn(count, |b| *b == 0).collect();
+    if parts.len() != count {
+        return None;
+    }
+    parts
+        .into_iter()
+        .map(|p| String::from_utf8(p.to_vec()).ok())
+        .collect()
+}
+
+/// The partition of a partition-scoped key.
+pub fn key_partition(key: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(key.get(1..5)?.try_into().ok()?))
+}
+
+/// Copies the first `size` bytes of a data file (its body) into an upload.
+fn copy_body(
+    from: &std::path::Path,
+    size: u64,
+    mut upload: FileUpload,
+) -> Result<FileUpload, StoreError> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(from)?;
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        file.read_exact(&mut buf[..n])?;
+        upload.write(&buf[..n])?;
+        left -= n as u64;
+    }
+    Ok(upload)
+}
+
+impl DeviceStore {
+    /// The partitions this device holds any record of.
+    pub async fn partitions(&self) -> Result<BTreeSet<u32>, StoreError> {
+        let db = self.db.clone();
+        spawn_blocking(move || {
+            let mut parts = BTreeSet::new();
+            for kind in PARTITION_KINDS {
+                let mut it = db.raw_iterator();
+                it.seek([kind]);
+                while let Some(k) = it.key() {
+                    if k.first() != Some(&kind) {
+                        break;
+                    }
+                    let Some(part) = key_partition(k) else { break };
+                    parts.insert(part);
+                    match part.checked_add(1) {
+                        Some(next) => {
+                            let mut seek = vec![kind];
+                            seek.extend_from_slice(&next.to_be_bytes());
+                            it.seek(seek);
+                        }
+                        None => break,
+                    }
+                }
+                it.status()?;
+            }
+            Ok(parts)
+        })
+        .await
+    }
+
+    /// Every record of a partition with its version.
+    pub async fn partition_summary(&self, part: u32) -> Result<Summary, StoreError> {
+        let db = self.db.clone();
+        spawn_blocking(move || {
+            let mut out = Summary::new();
+            for kind in PARTITION_KINDS {
+                let mut prefix = vec![kind];
+                prefix.extend_from_slice(&part.to_be_bytes());
+                let mut it = db.raw_iterator();
+                it.seek(&prefix);
+                while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                    if !k.starts_with(&prefix) {
+                        break;
+                    }
+                    out.insert(k.to_vec(), version(kind, v).ok_or(StoreError::Corrupt)?);
+                    it.next();
+                }
+                it.status()?;
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// A record as stored.
+    pub async fn raw_record(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> {
+        let db = self.db.clone();
+        spawn_blocking(move || Ok(db.get(key)?)).await
+    }
+
+    /// Applies a record copied from `source` with the merge rules; returns
+    /// the body bytes moved. A record older than what is here changes nothing.
+    pub async fn apply_replica(
+        &self,
+        key: &[u8],
+        raw: &[u8],
+        source: &DeviceStore,
+    ) -> Result<u64, StoreError> {
+        let part = key_partition(key).ok_or(StoreError::Corrupt)?;
+        match key.first() {
+            Some(b'o') => {
+                let hash: [u8; 16] = key
+                    .get(5..21)
+                    .and_then(|h| h.try_into().ok())
+                    .ok_or(StoreError::Corrupt)?;
+                let (meta, off) = record::decode_object(raw).ok_or(StoreError::Corrupt)?;
+                let moved = if meta.placement == Placement::File && !meta.deleted {
+                    meta.size
+                } else {
+                    (raw.len() - off) as u64
+                };
+                let result = if meta.placement == Placement::File && !meta.deleted {
+                    let upload = self.start_upload(true)?;
+                    let from = source.data_path(part, &hash, meta.ts);
+                    let size = meta.size;
+                    let upload = spawn_blocking(move || copy_body(&from, size, upload)).await?;
+                    self.put_file_object(part, hash, meta, upload).await
+                } else {
+                    self.put_object(part, hash, meta, Bytes::copy_from_slice(&raw[off..]))
+                        .await
+                };
+                match result {
+                    Ok(_) => Ok(moved),
+                    Err(StoreError::Conflict) => Ok(0),
+                    Err(e) => Err(e),
+                }
+            }
+            Some(b'c') => {
+                let n = names(key, 3).ok_or(StoreError::Corrupt)?;
+                let row: ObjectRow = record::decode(raw).ok_or(StoreError::Corrupt)?;
+                self.container_row(part, &n[0], &n[1], &n[2], row)
+                    .await
+                    .map(|_| 0)
+            }
+            Some(b'C') => {
+                let n = names(key, 2).ok_or(StoreError::Corrupt)?;
+                let info: ContainerInfo = record::decode(raw).ok_or(StoreError::Corrupt)?;
+                let (account, container) = (n[0].clone(), n[1].clone());
+                self.submit(|reply| WriteOp::ContainerMerge {
+                    part,
+                    account,
+                    container,
+                    info,
+                    reply,
+                })
+                .await
+                .map(|_| 0)
+            }
+            Some(b'a') => {
+                let n = names(key, 2).ok_or(StoreError::Corrupt)?;
+                let row: ContainerRow = record::decode(raw).ok_or(StoreError::Corrupt)?;
+                self.account_row(part, &n[0], &n[1], row).await.map(|_| 0)
+            }
+            Some(b'A') => {
+                let n = names(key, 1).ok_or(StoreError::Corrupt)?;
+                let info: AccountInfo = record::decode(raw).ok_or(StoreError::Corrupt)?;
+                let account = n[0].clone();
+                self.submit(|reply| WriteOp::AccountMerge {
+                    part,
+                    account,
+                    info,
+                    reply,
+                })
+                .await
+                .map(|_| 0)
+            }
+            _ => Err(StoreError::Corrupt),
+        }
+    }
+
+    /// Drops a partition handed off to its primaries: its rows and data files.
+    pub async fn purge_partition(&self, part: u32) -> Result<usize, StoreError> {
+        let removed = self
+            .submit(|reply| WriteOp::PurgePartition { part, reply })
+            .await?;
+        let dir = self.root().join("objects").join(part.to_string());
+        spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        })
+        .await?;
+        Ok(removed.len())
+    }
+}
