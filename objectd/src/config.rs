@@ -29,6 +29,14 @@ pub struct FileConfig {
     pub token_ttl_secs: u64,
     /// Seconds between expirer passes.
     pub expirer_interval_secs: u64,
+    /// Seconds between replicator passes.
+    pub replicator_interval_secs: u64,
+    /// Bytes per second the replicator may move (0: unlimited).
+    pub replicator_bytes_per_sec: u64,
+    /// Seconds between auditor passes.
+    pub auditor_interval_secs: u64,
+    /// Bytes per second the auditor may read (0: unlimited).
+    pub auditor_bytes_per_sec: u64,
     /// Users of the v1.0 auth.
     pub users: Vec<UserConfig>,
 }
@@ -43,6 +51,10 @@ impl Default for FileConfig {
             max_object_size: MAX_FILE_SIZE,
             token_ttl_secs: 86_400,
             expirer_interval_secs: 30,
+            replicator_interval_secs: 30,
+            replicator_bytes_per_sec: 200 * 1024 * 1024,
+            auditor_interval_secs: 60,
+            auditor_bytes_per_sec: 20 * 1024 * 1024,
             users: Vec::new(),
         }
     }
@@ -57,7 +69,7 @@ pub struct Config {
     pub local_hosts: Vec<String>,
     pub max_object_size: u64,
     pub token_ttl: Duration,
-    pub expirer_interval: Duration,
+    pub daemons: crate::daemons::Settings,
     pub users: Vec<UserConfig>,
 }
 
@@ -100,7 +112,13 @@ impl FileConfig {
             local_hosts: self.local_hosts,
             max_object_size: self.max_object_size,
             token_ttl: Duration::from_secs(self.token_ttl_secs),
-            expirer_interval: Duration::from_secs(self.expirer_interval_secs.max(1)),
+            daemons: crate::daemons::Settings {
+                replicator_interval: Duration::from_secs(self.replicator_interval_secs.max(1)),
+                replicator_bytes_per_sec: self.replicator_bytes_per_sec,
+                auditor_interval: Duration::from_secs(self.auditor_interval_secs.max(1)),
+                auditor_bytes_per_sec: self.auditor_bytes_per_sec,
+                expirer_interval: Duration::from_secs(self.expirer_interval_secs.max(1)),
+            },
             users: self.users,
         })
     }

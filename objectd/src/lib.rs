@@ -1,10 +1,12 @@
 //! objectd: a Swift-compatible object store. Rings place accounts,
 //! containers and objects on devices (`ring`); storage nodes keep them
 //! (`store`); the proxy fans requests out over replicas (`proxy`); the HTTP
-//! front end speaks Swift v1 (`api`). `run` starts it all.
+//! front end speaks Swift v1 (`api`); background daemons keep data whole
+//! (`daemons`). `run` starts it all.
 
 pub mod api;
 pub mod config;
+pub mod daemons;
 pub mod proxy;
 pub mod ring;
 pub mod store;
@@ -53,31 +55,15 @@ pub async fn run(
         "object store opened"
     );
     let cluster = Arc::new(proxy::Cluster::new(ring, devices, cfg.max_object_size));
+    let stats = Arc::new(daemons::Stats::default());
     let app = Arc::new(api::App {
         cluster: cluster.clone(),
         auth: api::auth::TempAuth::new(cfg.users.clone(), cfg.token_ttl),
+        stats: stats.clone(),
     });
-    let expirer = tokio::spawn(expirer(cluster, cfg.expirer_interval, shutdown.clone()));
+    let mut daemons = daemons::spawn(cluster, cfg.daemons.clone(), stats, shutdown.clone());
     api::serve(listener, app, shutdown).await;
-    let _ = expirer.await;
+    while daemons.join_next().await.is_some() {}
     info!("object store stopped");
     Ok(())
-}
-
-/// Removes expired objects from disk and listings every `interval`.
-async fn expirer(
-    cluster: Arc<proxy::Cluster>,
-    interval: std::time::Duration,
-    shutdown: CancellationToken,
-) {
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-        let removed = cluster.expire_objects(10_000).await;
-        if removed > 0 {
-            info!(removed, "expirer pass done");
-        }
-    }
 }

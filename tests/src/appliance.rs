@@ -297,6 +297,12 @@ impl Appliance {
         self.spawn_and_wait().await;
     }
 
+    /// Starts the appliance again on the same data directory after `stop`.
+    pub async fn start_again(&mut self) {
+        assert!(self.child.is_none(), "appliance is still running");
+        self.spawn_and_wait().await;
+    }
+
     /// Kills the process with SIGKILL (a crash: nothing is flushed or
     /// cleaned up) and starts it again on the same data directory.
     pub async fn crash_and_restart(&mut self) {

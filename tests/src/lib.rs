@@ -8,6 +8,7 @@
 
 pub mod appliance;
 pub mod client;
+pub mod placement;
 pub mod raw;
 
 use std::future::Future;

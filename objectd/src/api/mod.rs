@@ -27,6 +27,7 @@ use response::Resp;
 pub struct App {
     pub cluster: Arc<Cluster>,
     pub auth: TempAuth,
+    pub stats: Arc<crate::daemons::Stats>,
 }
 
 /// Serves HTTP on `listener` until `shutdown`, then waits for open requests.
@@ -83,6 +84,9 @@ async fn handle(app: &App, req: Request<Incoming>) -> Resp {
         if path == "/info" {
             return info::handle(&req, app);
         }
+        if let Some(which) = path.strip_prefix("/recon/") {
+            return recon(app, which);
+        }
         if path == "/healthcheck" {
             return response::with_body(StatusCode::OK, "text/plain", "OK");
         }
@@ -103,4 +107,20 @@ async fn handle(app: &App, req: Request<Incoming>) -> Resp {
     response::set(&mut resp, "x-openstack-request-id", &tx);
     debug!(trans_id = %tx, status = resp.status().as_u16(), "request done");
     resp
+}
+
+/// `GET /recon/{replication,auditor,expirer}`: the daemons' counters (no
+/// auth, as Swift's recon; they hold counts only).
+fn recon(app: &App, which: &str) -> Resp {
+    let body = match which {
+        "replication" => app.stats.replication(),
+        "auditor" => app.stats.auditor(),
+        "expirer" => app.stats.expirer(),
+        _ => return response::error(StatusCode::NOT_FOUND, ""),
+    };
+    response::with_body(
+        StatusCode::OK,
+        "application/json; charset=utf-8",
+        body.to_string(),
+    )
 }

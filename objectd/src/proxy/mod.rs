@@ -75,6 +75,11 @@ impl Cluster {
         *self.ring.write().expect("ring lock never poisoned") = Arc::new(ring);
     }
 
+    /// A local device by ring id.
+    pub fn device(&self, id: u32) -> Option<&Arc<DeviceStore>> {
+        self.devices.get(&id)
+    }
+
     /// The local devices.
     pub fn devices(&self) -> impl Iterator<Item = &Arc<DeviceStore>> {
         self.devices.values()

@@ -15,6 +15,23 @@ use crate::store::record::{ObjectMeta, ObjectRow, Placement as Where};
 use crate::store::writer::ObjectPost;
 use crate::timestamp::Timestamp;
 
+/// Data files up to this size are checked before the first byte is sent.
+pub const VERIFY_BEFORE_SEND: u64 = 4 * 1024 * 1024;
+
+/// Reads a data file's body and checks it against the metadata's BLAKE3.
+async fn read_verified(path: PathBuf, meta: &ObjectMeta) -> Option<Bytes> {
+    let (size, want) = (meta.size as usize, meta.blake3.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(path).ok()?;
+        let mut buf = vec![0u8; size];
+        file.read_exact(&mut buf).ok()?;
+        (blake3::hash(&buf).to_hex().as_str() == want).then(|| Bytes::from(buf))
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
 /// Read buffer of a data file stream.
 const READ_CHUNK: usize = 1024 * 1024;
 
@@ -37,6 +54,29 @@ impl Cluster {
         account: &str,
         container: &str,
         object: &str,
+    ) -> Result<Found, ProxyError> {
+        self.find_object(account, container, object, false).await
+    }
+
+    /// Finds the newest version of an object to read its body. Data files up
+    /// to `VERIFY_BEFORE_SEND` bytes are read and checked before answering,
+    /// so a corrupt replica is quarantined and another one served; larger
+    /// ones are checked as they stream, and a mismatch aborts the response.
+    pub async fn get_object(
+        &self,
+        account: &str,
+        container: &str,
+        object: &str,
+    ) -> Result<Found, ProxyError> {
+        self.find_object(account, container, object, true).await
+    }
+
+    async fn find_object(
+        &self,
+        account: &str,
+        container: &str,
+        object: &str,
+        read: bool,
     ) -> Result<Found, ProxyError> {
         let place = self.primaries(account, Some(container), Some(object));
         let reads = place
@@ -65,23 +105,64 @@ impl Cluster {
             }
             devices.extend(place.handoffs.iter().take(place.replicas).cloned());
         }
-        let newest = found
-            .into_iter()
-            .max_by_key(|(i, s)| (s.meta.ts, s.meta.meta_ts, std::cmp::Reverse(*i)));
-        let Some((i, stored)) = newest else {
+        // Newest version first; among equals, primaries in ring order.
+        found.sort_by_key(|(i, s)| {
+            std::cmp::Reverse((s.meta.ts, s.meta.meta_ts, std::cmp::Reverse(*i)))
+        });
+        let Some((_, newest)) = found.first() else {
             return Err(ProxyError::NotFound);
         };
-        if !stored.meta.is_live(Timestamp::now_secs()) {
+        if !newest.meta.is_live(Timestamp::now_secs()) {
             return Err(ProxyError::NotFound);
         }
-        let body = match (stored.meta.placement.clone(), stored.inline) {
-            (Where::Inline, Some(b)) => ObjectBody::Inline(b),
-            _ => ObjectBody::File(devices[i].data_path(place.part, &place.hash, stored.meta.ts)),
-        };
-        Ok(Found {
-            meta: stored.meta,
-            body,
-        })
+        let version = (newest.meta.ts, newest.meta.meta_ts);
+        for (i, stored) in found {
+            if (stored.meta.ts, stored.meta.meta_ts) != version {
+                break;
+            }
+            let body = match (stored.meta.placement.clone(), stored.inline) {
+                (Where::Inline, Some(b)) => ObjectBody::Inline(b),
+                _ => {
+                    // Fail over before the first byte when a replica's file is
+                    // missing or short (quarantined, wiped, truncated).
+                    let path = devices[i].data_path(place.part, &place.hash, stored.meta.ts);
+                    let (p, size) = (path.clone(), stored.meta.size);
+                    let usable = tokio::task::spawn_blocking(move || {
+                        std::fs::metadata(&p).is_ok_and(|m| m.len() >= size + 12)
+                    })
+                    .await
+                    .unwrap_or(false);
+                    if !usable {
+                        warn!(device = devices[i].id, path = %path.display(), "data file missing or short; trying another replica");
+                        continue;
+                    }
+                    if read && size <= VERIFY_BEFORE_SEND {
+                        match read_verified(path.clone(), &stored.meta).await {
+                            Some(bytes) => ObjectBody::Inline(bytes),
+                            None => {
+                                warn!(device = devices[i].id, path = %path.display(), "checksum mismatch; quarantining and trying another replica");
+                                if let Err(e) = devices[i]
+                                    .quarantine_file(place.part, place.hash, stored.meta.ts, &path)
+                                    .await
+                                {
+                                    warn!("cannot quarantine: {e}");
+                                }
+                                continue;
+                            }
+                        }
+                    } else {
+                        ObjectBody::File(path)
+                    }
+                }
+            };
+            return Ok(Found {
+                meta: stored.meta,
+                body,
+            });
+        }
+        Err(ProxyError::Store(crate::store::StoreError::Io(
+            io::Error::other("no readable replica"),
+        )))
     }
 
     /// Stores an object and updates its container listing.

@@ -4,6 +4,7 @@
 
 use super::keys;
 use super::record::{self, AccountInfo, ContainerInfo, ObjectMeta};
+use super::scan::Summary;
 use super::writer::Batch;
 use super::StoreError;
 
@@ -58,34 +59,28 @@ impl Batch<'_> {
         Ok(())
     }
 
-    pub(super) fn purge_partition(&mut self, part: u32) -> Result<Vec<ObjectMeta>, StoreError> {
+    /// Removes the records of `expected` that still have the version it
+    /// gives (a record changed since was not handed off and stays).
+    pub(super) fn purge_records(
+        &mut self,
+        expected: &Summary,
+    ) -> Result<Vec<(Vec<u8>, ObjectMeta)>, StoreError> {
         let mut removed = Vec::new();
-        let mut doomed = Vec::new();
-        for kind in PARTITION_KINDS {
-            let mut prefix = vec![kind];
-            prefix.extend_from_slice(&part.to_be_bytes());
-            let mut it = self.db.raw_iterator();
-            it.seek(&prefix);
-            while let Some(k) = it.key() {
-                if !k.starts_with(&prefix) {
-                    break;
-                }
-                if kind == b'o' {
-                    let raw = it.value().expect("iterator positioned on a key");
-                    if let Some((meta, _)) = record::decode_object(raw) {
-                        if let Some(at) = meta.delete_at {
-                            doomed.push(keys::expiry(at, k));
-                        }
-                        removed.push(meta);
-                    }
-                }
-                doomed.push(k.to_vec());
-                it.next();
+        for (key, version) in expected {
+            let Some(raw) = self.get(key)? else { continue };
+            let kind = key.first().copied().unwrap_or_default();
+            if super::scan::version(kind, &raw).as_ref() != Some(version) {
+                continue;
             }
-            it.status()?;
-        }
-        for key in doomed {
-            self.delete(key);
+            if kind == b'o' {
+                if let Some((meta, _)) = record::decode_object(&raw) {
+                    if let Some(at) = meta.delete_at {
+                        self.delete(keys::expiry(at, key));
+                    }
+                    removed.push((key.clone(), meta));
+                }
+            }
+            self.delete(key.clone());
         }
         Ok(removed)
     }

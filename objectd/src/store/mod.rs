@@ -4,6 +4,7 @@
 //! file I/O run on blocking threads (`spawn_blocking` or the device's writer
 //! thread), never on the async runtime.
 
+pub mod audit;
 pub mod data_file;
 pub mod device;
 pub mod keys;

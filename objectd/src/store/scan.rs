@@ -20,7 +20,7 @@ pub type Version = [u64; 3];
 pub type Summary = BTreeMap<Vec<u8>, Version>;
 
 /// The version of a raw record of the given kind.
-fn version(kind: u8, raw: &[u8]) -> Option<Version> {
+pub(super) fn version(kind: u8, raw: &[u8]) -> Option<Version> {
     Some(match kind {
         b'o' => {
             let (m, _) = record::decode_object(raw)?;
@@ -224,17 +224,30 @@ impl DeviceStore {
         }
     }
 
-    /// Drops a partition handed off to its primaries: its rows and data files.
-    pub async fn purge_partition(&self, part: u32) -> Result<usize, StoreError> {
+    /// Drops records handed off to their primaries (those still at the
+    /// version in `expected`) and their data files; returns how many.
+    pub async fn purge_records(&self, part: u32, expected: Summary) -> Result<usize, StoreError> {
         let removed = self
-            .submit(|reply| WriteOp::PurgePartition { part, reply })
+            .submit(|reply| WriteOp::PurgeRecords { expected, reply })
             .await?;
-        let dir = self.root().join("objects").join(part.to_string());
-        spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
+        let count = removed.len();
+        let files: Vec<_> = removed
+            .into_iter()
+            .filter(|(_, m)| m.placement == Placement::File && !m.deleted)
+            .filter_map(|(key, m)| {
+                let hash: [u8; 16] = key.get(5..21)?.try_into().ok()?;
+                Some(self.data_path(part, &hash, m.ts))
+            })
+            .collect();
+        spawn_blocking(move || {
+            for f in files {
+                if let Err(e) = std::fs::remove_file(&f) {
+                    tracing::warn!(file = %f.display(), "cannot remove handed-off data file: {e}");
+                }
+            }
+            Ok(())
         })
         .await?;
-        Ok(removed.len())
+        Ok(count)
     }
 }

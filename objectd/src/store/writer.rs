@@ -114,11 +114,11 @@ pub enum WriteOp {
         info: AccountInfo,
         reply: Reply<()>,
     },
-    /// Remove every row of a partition (after handing it off); replies with
-    /// the object versions removed, whose data files the caller deletes.
-    PurgePartition {
-        part: u32,
-        reply: Reply<Vec<ObjectMeta>>,
+    /// Remove records handed off to their primaries, if unchanged since;
+    /// replies with the object versions removed (the caller deletes their files).
+    PurgeRecords {
+        expected: super::scan::Summary,
+        reply: Reply<Vec<(Vec<u8>, ObjectMeta)>>,
     },
     /// Merge account metadata.
     AccountPost {
@@ -151,7 +151,10 @@ enum Pending {
     Container(Reply<ContainerInfo>, Result<ContainerInfo, StoreError>),
     Account(Reply<AccountInfo>, Result<AccountInfo, StoreError>),
     Unit(Reply<()>, Result<(), StoreError>),
-    Purged(Reply<Vec<ObjectMeta>>, Result<Vec<ObjectMeta>, StoreError>),
+    Purged(
+        Reply<Vec<(Vec<u8>, ObjectMeta)>>,
+        Result<Vec<(Vec<u8>, ObjectMeta)>, StoreError>,
+    ),
 }
 
 fn run(db: &DB, mut rx: mpsc::Receiver<WriteOp>) {
@@ -323,8 +326,8 @@ impl Batch<'_> {
                 reply,
                 self.merge_account(part, &account, info),
             )),
-            WriteOp::PurgePartition { part, reply } => {
-                Some(Pending::Purged(reply, self.purge_partition(part)))
+            WriteOp::PurgeRecords { expected, reply } => {
+                Some(Pending::Purged(reply, self.purge_records(&expected)))
             }
             WriteOp::AccountPost {
                 part,

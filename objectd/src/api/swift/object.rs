@@ -271,7 +271,7 @@ async fn copy(
             "Copy requests require a zero byte body",
         );
     }
-    let found = match app.cluster.head_object(account, sc, so).await {
+    let found = match app.cluster.get_object(account, sc, so).await {
         Ok(f) => f,
         Err(e) => return proxy_error(e),
     };
@@ -344,7 +344,12 @@ async fn get(
     req: &Request<Incoming>,
     head: bool,
 ) -> Resp {
-    let found = match app.cluster.head_object(account, container, object).await {
+    let found = if head {
+        app.cluster.head_object(account, container, object).await
+    } else {
+        app.cluster.get_object(account, container, object).await
+    };
+    let found = match found {
         Ok(f) => f,
         Err(e) => return proxy_error(e),
     };
