@@ -9,6 +9,7 @@ pub mod config;
 pub mod daemons;
 pub mod proxy;
 pub mod ring;
+pub mod ring_reload;
 pub mod store;
 pub mod timestamp;
 
@@ -22,7 +23,7 @@ use tracing::info;
 pub use config::{Config, FileConfig};
 
 /// Opens the devices this host holds, then serves the Swift API on
-/// `listener` and runs the expirer until `shutdown`.
+/// `listener` and runs the background daemons until `shutdown`.
 pub async fn run(
     cfg: Config,
     listener: TcpListener,
@@ -30,24 +31,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let ring =
         ring::Ring::load(&cfg.ring).with_context(|| format!("load ring {}", cfg.ring.display()))?;
-    let local: Vec<_> = ring
-        .devices()
-        .iter()
-        .filter(|d| cfg.local_hosts.is_empty() || cfg.local_hosts.contains(&d.host))
-        .cloned()
-        .collect();
-    let devices_dir = cfg.devices_dir.clone();
-    let devices = tokio::task::spawn_blocking(move || {
-        local
-            .iter()
-            .map(|d| {
-                store::DeviceStore::open(d.id, &devices_dir.join(&d.device))
-                    .map(Arc::new)
-                    .with_context(|| format!("open device {}", d.device))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()
-    })
-    .await??;
+    let devices = ring_reload::open_local_devices(&ring, &cfg, |_| false).await?;
     info!(
         devices = devices.len(),
         part_power = ring.part_power(),
@@ -61,7 +45,13 @@ pub async fn run(
         auth: api::auth::TempAuth::new(cfg.users.clone(), cfg.token_ttl),
         stats: stats.clone(),
     });
-    let mut daemons = daemons::spawn(cluster, cfg.daemons.clone(), stats, shutdown.clone());
+    let mut daemons = daemons::spawn(
+        cluster.clone(),
+        cfg.daemons.clone(),
+        stats,
+        shutdown.clone(),
+    );
+    daemons.spawn(ring_reload::watch(cluster, cfg.clone(), shutdown.clone()));
     api::serve(listener, app, shutdown).await;
     while daemons.join_next().await.is_some() {}
     info!("object store stopped");

@@ -39,7 +39,7 @@ pub async fn pass(
     shutdown: &CancellationToken,
 ) -> u64 {
     let mut quarantined = 0;
-    let devices: Vec<_> = cluster.devices().cloned().collect();
+    let devices = cluster.devices();
     for dev in devices {
         match dev.audit_inline().await {
             Ok(report) => {

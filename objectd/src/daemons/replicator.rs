@@ -50,7 +50,7 @@ pub async fn pass(
 ) -> PassReport {
     let started = Instant::now();
     let mut report = PassReport::default();
-    let devices: Vec<_> = cluster.devices().cloned().collect();
+    let devices = cluster.devices();
     for dev in devices {
         let parts = match dev.partitions().await {
             Ok(p) => p,

@@ -47,7 +47,7 @@ pub enum ProxyError {
 /// The cluster as the proxy sees it: the ring and the devices it can reach.
 pub struct Cluster {
     ring: RwLock<Arc<Ring>>,
-    devices: HashMap<u32, Arc<DeviceStore>>,
+    devices: RwLock<HashMap<u32, Arc<DeviceStore>>>,
     /// Largest object accepted, in bytes.
     pub max_object_size: u64,
 }
@@ -60,7 +60,7 @@ impl Cluster {
     pub fn new(ring: Ring, devices: Vec<Arc<DeviceStore>>, max_object_size: u64) -> Self {
         Cluster {
             ring: RwLock::new(Arc::new(ring)),
-            devices: devices.into_iter().map(|d| (d.id, d)).collect(),
+            devices: RwLock::new(devices.into_iter().map(|d| (d.id, d)).collect()),
             max_object_size,
         }
     }
@@ -76,13 +76,38 @@ impl Cluster {
     }
 
     /// A local device by ring id.
-    pub fn device(&self, id: u32) -> Option<&Arc<DeviceStore>> {
-        self.devices.get(&id)
+    pub fn device(&self, id: u32) -> Option<Arc<DeviceStore>> {
+        self.devices
+            .read()
+            .expect("device lock never poisoned")
+            .get(&id)
+            .cloned()
     }
 
     /// The local devices.
-    pub fn devices(&self) -> impl Iterator<Item = &Arc<DeviceStore>> {
-        self.devices.values()
+    pub fn devices(&self) -> Vec<Arc<DeviceStore>> {
+        self.devices
+            .read()
+            .expect("device lock never poisoned")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Whether a device with this ring id is open here.
+    pub fn has_device(&self, id: u32) -> bool {
+        self.devices
+            .read()
+            .expect("device lock never poisoned")
+            .contains_key(&id)
+    }
+
+    /// Adds newly opened local devices (a new ring named them).
+    pub fn add_devices(&self, added: Vec<Arc<DeviceStore>>) {
+        let mut devices = self.devices.write().expect("device lock never poisoned");
+        for d in added {
+            devices.insert(d.id, d);
+        }
     }
 
     /// The partition and reachable primary devices of a path.
@@ -96,14 +121,15 @@ impl Cluster {
         let hash = ring.hash_path(account, container, object);
         let part = ring.partition_for_hash(&hash);
         let replicas = ring.replicas() as usize;
+        let devices = self.devices.read().expect("device lock never poisoned");
         let nodes = ring
             .primaries(part)
             .iter()
-            .filter_map(|d| self.devices.get(&d.id).cloned())
+            .filter_map(|d| devices.get(&d.id).cloned())
             .collect();
         let handoffs = ring
             .handoffs(part)
-            .filter_map(|d| self.devices.get(&d.id).cloned())
+            .filter_map(|d| devices.get(&d.id).cloned())
             .collect();
         Placement {
             part,

@@ -98,12 +98,13 @@ impl Cluster {
             .collect();
         let mut devices = place.nodes.clone();
         if found.is_empty() {
-            for (i, dev) in place.handoffs.iter().take(place.replicas).enumerate() {
+            // After a ring change the data may still sit on former primaries.
+            for (i, dev) in place.handoffs.iter().enumerate() {
                 if let Ok(Some(s)) = dev.get_object(place.part, place.hash).await {
                     found.push((devices.len() + i, s));
                 }
             }
-            devices.extend(place.handoffs.iter().take(place.replicas).cloned());
+            devices.extend(place.handoffs.iter().cloned());
         }
         // Newest version first; among equals, primaries in ring order.
         found.sort_by_key(|(i, s)| {
