@@ -73,6 +73,9 @@ pub async fn pass(
     add(&stats.replication_bytes_moved, report.bytes);
     add(&stats.replication_handoffs_removed, report.handoffs_removed);
     add(&stats.replication_errors, report.errors);
+    stats
+        .replication_last_pass_pushed
+        .store(report.pushed, std::sync::atomic::Ordering::Relaxed);
     stats.replication_last_pass_ms.store(
         started.elapsed().as_millis() as u64,
         std::sync::atomic::Ordering::Relaxed,

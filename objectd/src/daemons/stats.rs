@@ -14,6 +14,7 @@ pub struct Stats {
     pub replication_handoffs_removed: AtomicU64,
     pub replication_errors: AtomicU64,
     pub replication_last_pass_ms: AtomicU64,
+    pub replication_last_pass_pushed: AtomicU64,
     pub audit_passes: AtomicU64,
     pub audit_objects_checked: AtomicU64,
     pub audit_bytes_checked: AtomicU64,
@@ -40,6 +41,7 @@ impl Stats {
             "handoff_partitions_removed": get(&self.replication_handoffs_removed),
             "errors": get(&self.replication_errors),
             "last_pass_ms": get(&self.replication_last_pass_ms),
+            "last_pass_pushed": get(&self.replication_last_pass_pushed),
         })
     }
 
