@@ -1,13 +1,16 @@
 //! Command-line interface of `cairn-bench`: clap definitions and their
 //! resolution (explicit flag > `--smoke` preset > default) into an
-//! [`ObjectConfig`].
+//! [`ObjectConfig`], a [`RingConfig`] or a [`RepairConfig`].
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::object_bench::{Credentials, ObjectConfig};
+use crate::repair_bench::RepairConfig;
+use crate::ring_bench::RingConfig;
 use crate::units::parse_size;
 
 #[derive(Debug, Parser)]
@@ -19,7 +22,7 @@ use crate::units::parse_size;
         Figures go to stdout, one `name value` line each, then one JSON line \
         with all of them. Progress goes to stderr. Exit status: 0 on success, \
         1 if any request failed, 2 on a setup error (auth, container creation, \
-        bad arguments)."
+        bad arguments, or any failure of `ring` and `repair`)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -30,6 +33,99 @@ pub struct Cli {
 pub enum Command {
     /// Small-object PUT/GET ops/s, large-object MiB/s and listing time.
     Object(ObjectArgs),
+    /// Ring rebalance: replicas moved when one host joins N (pure computation).
+    Ring(RingArgs),
+    /// Time for a `cairn up` all-in-one to rebuild a wiped device.
+    Repair(RepairArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RingArgs {
+    /// Partition power P (2^P partitions)
+    #[arg(long, default_value_t = 14)]
+    pub part_power: u32,
+    /// Replicas R
+    #[arg(long, default_value_t = 3)]
+    pub replicas: u32,
+    /// Host counts N to grow by one host each (comma-separated, each >= R)
+    #[arg(long, value_delimiter = ',', default_value = "3,6,12,24")]
+    pub devices: Vec<u32>,
+}
+
+impl RingArgs {
+    pub fn config(&self) -> Result<RingConfig> {
+        let cfg = RingConfig {
+            part_power: self.part_power,
+            replicas: self.replicas,
+            devices: self.devices.clone(),
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RepairArgs {
+    /// The `cairn` executable [default: `cairn` next to cairn-bench]
+    #[arg(long, env = "CAIRN_BIN", value_name = "PATH")]
+    pub cairn_bin: Option<PathBuf>,
+    /// Small objects uploaded [default: 2000; smoke: 200]
+    #[arg(long)]
+    pub small: Option<usize>,
+    /// Large objects uploaded [default: 100; smoke: 10]
+    #[arg(long)]
+    pub large: Option<usize>,
+    /// Small object size [default: 4KiB]
+    #[arg(long)]
+    pub small_size: Option<String>,
+    /// Large object size [default: 1MiB; smoke: 128KiB]
+    #[arg(long)]
+    pub large_size: Option<String>,
+    /// Longest wait for the repair, in seconds [default: 600]
+    #[arg(long)]
+    pub timeout_secs: Option<f64>,
+    /// Leave the temporary directory (data, config, cairn log) in place
+    #[arg(long)]
+    pub keep: bool,
+    /// Small run for tests: 200 small and 10 x 128 KiB objects
+    #[arg(long)]
+    pub smoke: bool,
+}
+
+impl RepairArgs {
+    /// Flags given explicitly win over the `--smoke` preset, which wins
+    /// over the defaults.
+    pub fn config(&self) -> Result<RepairConfig> {
+        let bin = match &self.cairn_bin {
+            Some(path) => path.clone(),
+            None => std::env::current_exe()
+                .context("locate the cairn-bench executable")?
+                .with_file_name("cairn"),
+        };
+        let mut cfg = if self.smoke {
+            RepairConfig::smoke(bin)
+        } else {
+            RepairConfig::new(bin)
+        };
+        if let Some(v) = self.small {
+            cfg.small_count = v;
+        }
+        if let Some(v) = self.large {
+            cfg.large_count = v;
+        }
+        if let Some(v) = &self.small_size {
+            cfg.small_size = parse_size(v)?;
+        }
+        if let Some(v) = &self.large_size {
+            cfg.large_size = parse_size(v)?;
+        }
+        if let Some(v) = self.timeout_secs {
+            cfg.timeout = seconds(v, "--timeout-secs")?;
+        }
+        cfg.keep = self.keep;
+        cfg.validate()?;
+        Ok(cfg)
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -159,6 +255,23 @@ mod tests {
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Object(args) => args,
+            other => panic!("not object: {other:?}"),
+        }
+    }
+
+    fn ring(args: &[&str]) -> RingArgs {
+        let argv = [&["cairn-bench", "ring"], args].concat();
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Ring(args) => args,
+            other => panic!("not ring: {other:?}"),
+        }
+    }
+
+    fn repair(args: &[&str]) -> RepairArgs {
+        let argv = [&["cairn-bench", "repair"], args].concat();
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Repair(args) => args,
+            other => panic!("not repair: {other:?}"),
         }
     }
 
@@ -191,5 +304,45 @@ mod tests {
         assert_eq!(cfg.container.as_deref(), Some("mine"));
         assert!(parse(&["--small-size", "4 parsecs"]).config().is_err());
         assert!(parse(&["--duration-secs=-1"]).config().is_err());
+    }
+
+    #[test]
+    fn ring_flags() {
+        assert_eq!(ring(&[]).config().unwrap(), RingConfig::default());
+        let cfg = ring(&["--part-power", "8", "--devices", "3,6"])
+            .config()
+            .unwrap();
+        assert_eq!(cfg.part_power, 8);
+        assert_eq!(cfg.replicas, 3);
+        assert_eq!(cfg.devices, vec![3, 6]);
+        assert!(ring(&["--replicas", "4", "--devices", "3"])
+            .config()
+            .is_err());
+    }
+
+    #[test]
+    fn repair_flags() {
+        let cfg = repair(&["--cairn-bin", "/x/cairn"]).config().unwrap();
+        assert_eq!(cfg, RepairConfig::new("/x/cairn".into()));
+        let cfg = repair(&["--cairn-bin", "/x/cairn", "--smoke", "--small", "7"])
+            .config()
+            .unwrap();
+        assert_eq!(cfg.small_count, 7);
+        assert_eq!(cfg.large_count, 10);
+        assert_eq!(cfg.large_size, 128 << 10);
+        let cfg = repair(&[
+            "--cairn-bin",
+            "/x/cairn",
+            "--large-size",
+            "2MiB",
+            "--small-size",
+            "1k",
+        ])
+        .config()
+        .unwrap();
+        assert_eq!((cfg.large_size, cfg.small_size), (2 << 20, 1024));
+        assert!(repair(&["--cairn-bin", "/x/cairn", "--large-size", "big"])
+            .config()
+            .is_err());
     }
 }
