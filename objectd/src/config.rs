@@ -37,6 +37,8 @@ pub struct FileConfig {
     pub auditor_interval_secs: u64,
     /// Bytes per second the auditor may read (0: unlimited).
     pub auditor_bytes_per_sec: u64,
+    /// Seconds after which tombstones are removed (Swift's reclaim_age).
+    pub reclaim_age_secs: u64,
     /// Users of the v1.0 auth.
     pub users: Vec<UserConfig>,
 }
@@ -55,6 +57,7 @@ impl Default for FileConfig {
             replicator_bytes_per_sec: 200 * 1024 * 1024,
             auditor_interval_secs: 60,
             auditor_bytes_per_sec: 20 * 1024 * 1024,
+            reclaim_age_secs: 7 * 86_400,
             users: Vec::new(),
         }
     }
@@ -118,6 +121,7 @@ impl FileConfig {
                 auditor_interval: Duration::from_secs(self.auditor_interval_secs.max(1)),
                 auditor_bytes_per_sec: self.auditor_bytes_per_sec,
                 expirer_interval: Duration::from_secs(self.expirer_interval_secs.max(1)),
+                reclaim_age: Duration::from_secs(self.reclaim_age_secs),
             },
             users: self.users,
         })

@@ -74,3 +74,26 @@ pub async fn devices_with_records(
     }
     out
 }
+
+/// How many records of each kind (`o` objects, `c` listing rows, `C`
+/// containers, `a` account rows, `A` accounts) all devices hold together.
+/// The appliance must be stopped.
+pub async fn record_counts(data_dir: &Path) -> std::collections::BTreeMap<char, usize> {
+    let ring = ring(data_dir);
+    let mut counts = std::collections::BTreeMap::new();
+    for dev in ring.devices() {
+        let store = DeviceStore::open(dev.id, &data_dir.join("devices").join(&dev.device))
+            .expect("open device");
+        for part in store.partitions().await.expect("list partitions") {
+            for key in store
+                .partition_summary(part)
+                .await
+                .expect("read partition")
+                .keys()
+            {
+                *counts.entry(char::from(key[0])).or_insert(0) += 1;
+            }
+        }
+    }
+    counts
+}

@@ -235,3 +235,56 @@ fn copies_match(data_dir: &std::path::Path, part: u32, hash: &[u8; 16], body: &[
     }
     !seen.is_empty()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tombstones_are_reclaimed_after_the_reclaim_age() {
+    let mut app = Appliance::start_with_config(
+        "[objectd]\nreplicator_interval_secs = 1\nreclaim_age_secs = 2\n",
+    )
+    .await;
+    let s = app.swift().clone();
+    s.create_container("t").await;
+    s.create_container("keep").await;
+    s.put_object("keep", "k", b"kept").await;
+    for i in 0..5 {
+        s.put_object(
+            "t",
+            &format!("o{i}"),
+            &random_bytes(if i == 0 { 100 * KIB } else { 10 }),
+        )
+        .await;
+        assert_eq!(
+            s.delete(&format!("/t/o{i}")).await.status,
+            StatusCode::NO_CONTENT
+        );
+    }
+    assert_eq!(s.delete("/t").await.status, StatusCode::NO_CONTENT);
+    let reclaimed = || async {
+        let req = cairn_tests::client::build(
+            s.addr(),
+            "GET",
+            "/recon/replication",
+            &[],
+            bytes::Bytes::new(),
+        );
+        let r = cairn_tests::client::send(s.addr(), req)
+            .await
+            .expect("recon");
+        let stats: serde_json::Value = serde_json::from_slice(&r.body).expect("recon json");
+        stats["tombstones_reclaimed"].as_u64().unwrap_or(0) >= 5 * 3 * 2
+    };
+    let done = wait_until(Duration::from_secs(30), reclaimed).await;
+    let log = app.log();
+    app.stop().await;
+    let counts = cairn_tests::placement::record_counts(&app.data_dir()).await;
+    assert!(done, "tombstones not reclaimed: {counts:?}; log:\n{log}");
+    // What remains: the kept object and its row (3 replicas each), the kept
+    // container's record and account row, and the account record.
+    assert_eq!(counts.get(&'o'), Some(&3), "{counts:?}");
+    assert_eq!(counts.get(&'c'), Some(&3), "{counts:?}");
+    assert_eq!(counts.get(&'C'), Some(&3), "{counts:?}");
+    assert_eq!(counts.get(&'a'), Some(&3), "{counts:?}");
+    app.start_again().await;
+    let r = app.swift().get("/keep/k").await;
+    assert_eq!(r.body.as_ref(), b"kept");
+}

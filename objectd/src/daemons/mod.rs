@@ -27,6 +27,8 @@ pub struct Settings {
     /// Bytes per second the auditor may read (0: unlimited).
     pub auditor_bytes_per_sec: u64,
     pub expirer_interval: Duration,
+    /// Tombstones older than this are removed.
+    pub reclaim_age: Duration,
 }
 
 /// Starts every daemon; they stop at `shutdown`.

@@ -38,6 +38,7 @@ pub struct PassReport {
     pub pushed: u64,
     pub bytes: u64,
     pub handoffs_removed: u64,
+    pub reclaimed: u64,
     pub errors: u64,
 }
 
@@ -67,6 +68,21 @@ pub async fn pass(
             replicate_partition(cluster, &dev, part, settings, &mut report, shutdown).await;
         }
     }
+    let cutoff = crate::timestamp::Timestamp(
+        crate::timestamp::Timestamp::now()
+            .0
+            .saturating_sub(settings.reclaim_age.as_micros() as u64 / 10),
+    );
+    for dev in cluster.devices() {
+        match dev.reclaim_tombstones(cutoff).await {
+            Ok(n) => report.reclaimed += n as u64,
+            Err(e) => {
+                warn!(device = dev.id, "cannot reclaim tombstones: {e}");
+                report.errors += 1;
+            }
+        }
+    }
+    add(&stats.replication_tombstones_reclaimed, report.reclaimed);
     add(&stats.replication_passes, 1);
     add(&stats.replication_partitions, report.partitions);
     add(&stats.replication_records_pushed, report.pushed);
@@ -80,12 +96,14 @@ pub async fn pass(
         started.elapsed().as_millis() as u64,
         std::sync::atomic::Ordering::Relaxed,
     );
-    if report.pushed > 0 || report.handoffs_removed > 0 || report.errors > 0 {
+    if report.pushed > 0 || report.handoffs_removed > 0 || report.reclaimed > 0 || report.errors > 0
+    {
         info!(
             partitions = report.partitions,
             pushed = report.pushed,
             bytes = report.bytes,
             handoffs_removed = report.handoffs_removed,
+            reclaimed = report.reclaimed,
             errors = report.errors,
             ms = started.elapsed().as_millis() as u64,
             "replication pass done"

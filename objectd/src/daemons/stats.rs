@@ -13,6 +13,7 @@ pub struct Stats {
     pub replication_bytes_moved: AtomicU64,
     pub replication_handoffs_removed: AtomicU64,
     pub replication_errors: AtomicU64,
+    pub replication_tombstones_reclaimed: AtomicU64,
     pub replication_last_pass_ms: AtomicU64,
     pub replication_last_pass_pushed: AtomicU64,
     pub audit_passes: AtomicU64,
@@ -40,6 +41,7 @@ impl Stats {
             "bytes_moved": get(&self.replication_bytes_moved),
             "handoff_partitions_removed": get(&self.replication_handoffs_removed),
             "errors": get(&self.replication_errors),
+            "tombstones_reclaimed": get(&self.replication_tombstones_reclaimed),
             "last_pass_ms": get(&self.replication_last_pass_ms),
             "last_pass_pushed": get(&self.replication_last_pass_pushed),
         })

@@ -60,11 +60,12 @@ impl Batch<'_> {
     }
 
     /// Removes the records of `expected` that still have the version it
-    /// gives (a record changed since was not handed off and stays).
+    /// gives (a record changed since stays); answers every removed key, with
+    /// the metadata of removed objects.
     pub(super) fn purge_records(
         &mut self,
         expected: &Summary,
-    ) -> Result<Vec<(Vec<u8>, ObjectMeta)>, StoreError> {
+    ) -> Result<Vec<(Vec<u8>, Option<ObjectMeta>)>, StoreError> {
         let mut removed = Vec::new();
         for (key, version) in expected {
             let Some(raw) = self.get(key)? else { continue };
@@ -72,15 +73,15 @@ impl Batch<'_> {
             if super::scan::version(kind, &raw).as_ref() != Some(version) {
                 continue;
             }
-            if kind == b'o' {
-                if let Some((meta, _)) = record::decode_object(&raw) {
-                    if let Some(at) = meta.delete_at {
-                        self.delete(keys::expiry(at, key));
-                    }
-                    removed.push((key.clone(), meta));
-                }
+            let meta = (kind == b'o')
+                .then(|| record::decode_object(&raw))
+                .flatten()
+                .map(|(m, _)| m);
+            if let Some(at) = meta.as_ref().and_then(|m| m.delete_at) {
+                self.delete(keys::expiry(at, key));
             }
             self.delete(key.clone());
+            removed.push((key.clone(), meta));
         }
         Ok(removed)
     }

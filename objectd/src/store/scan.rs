@@ -233,8 +233,8 @@ impl DeviceStore {
         let count = removed.len();
         let files: Vec<_> = removed
             .into_iter()
-            .filter(|(_, m)| m.placement == Placement::File && !m.deleted)
             .filter_map(|(key, m)| {
+                let m = m.filter(|m| m.placement == Placement::File && !m.deleted)?;
                 let hash: [u8; 16] = key.get(5..21)?.try_into().ok()?;
                 Some(self.data_path(part, &hash, m.ts))
             })
@@ -249,5 +249,58 @@ impl DeviceStore {
         })
         .await?;
         Ok(count)
+    }
+}
+
+impl DeviceStore {
+    /// Removes tombstones older than `cutoff`: deleted objects, deleted
+    /// listing rows, and deleted containers' records in accounts and on
+    /// container servers. Replication runs far more often than the reclaim
+    /// age, so every replica has seen a tombstone before it goes.
+    pub async fn reclaim_tombstones(
+        &self,
+        cutoff: crate::timestamp::Timestamp,
+    ) -> Result<usize, StoreError> {
+        let db = self.db.clone();
+        let expected = spawn_blocking(move || {
+            let mut doomed = Summary::new();
+            for kind in PARTITION_KINDS {
+                let mut it = db.raw_iterator();
+                it.seek([kind]);
+                while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                    if k.first() != Some(&kind) {
+                        break;
+                    }
+                    let old = match kind {
+                        b'o' => record::decode_object(v)
+                            .is_some_and(|(m, _)| m.deleted && m.newest() < cutoff),
+                        b'c' => record::decode::<ObjectRow>(v)
+                            .is_some_and(|r| r.deleted && r.ts < cutoff),
+                        b'C' => record::decode::<ContainerInfo>(v).is_some_and(|i| {
+                            !i.exists() && i.object_count == 0 && i.delete_ts < cutoff
+                        }),
+                        b'a' => record::decode::<ContainerRow>(v)
+                            .is_some_and(|r| !r.exists() && r.delete_ts < cutoff),
+                        _ => false,
+                    };
+                    if old {
+                        if let Some(v) = version(kind, v) {
+                            doomed.insert(k.to_vec(), v);
+                        }
+                    }
+                    it.next();
+                }
+                it.status()?;
+            }
+            Ok(doomed)
+        })
+        .await?;
+        if expected.is_empty() {
+            return Ok(0);
+        }
+        let removed = self
+            .submit(|reply| WriteOp::PurgeRecords { expected, reply })
+            .await?;
+        Ok(removed.len())
     }
 }
