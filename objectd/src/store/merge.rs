@@ -8,6 +8,9 @@ use super::scan::Summary;
 use super::writer::Batch;
 use super::StoreError;
 
+/// A removed record's key, with the metadata when it was an object.
+pub type Purged = (Vec<u8>, Option<ObjectMeta>);
+
 /// Key kinds that belong to a partition (expiry entries follow their objects).
 pub const PARTITION_KINDS: [u8; 5] = [b'o', b'c', b'C', b'a', b'A'];
 
@@ -62,10 +65,7 @@ impl Batch<'_> {
     /// Removes the records of `expected` that still have the version it
     /// gives (a record changed since stays); answers every removed key, with
     /// the metadata of removed objects.
-    pub(super) fn purge_records(
-        &mut self,
-        expected: &Summary,
-    ) -> Result<Vec<(Vec<u8>, Option<ObjectMeta>)>, StoreError> {
+    pub(super) fn purge_records(&mut self, expected: &Summary) -> Result<Vec<Purged>, StoreError> {
         let mut removed = Vec::new();
         for (key, version) in expected {
             let Some(raw) = self.get(key)? else { continue };

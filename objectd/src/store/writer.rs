@@ -118,7 +118,7 @@ pub enum WriteOp {
     /// replies with the object versions removed (the caller deletes their files).
     PurgeRecords {
         expected: super::scan::Summary,
-        reply: Reply<Vec<(Vec<u8>, Option<ObjectMeta>)>>,
+        reply: Reply<Vec<super::merge::Purged>>,
     },
     /// Merge account metadata.
     AccountPost {
@@ -152,8 +152,8 @@ enum Pending {
     Account(Reply<AccountInfo>, Result<AccountInfo, StoreError>),
     Unit(Reply<()>, Result<(), StoreError>),
     Purged(
-        Reply<Vec<(Vec<u8>, Option<ObjectMeta>)>>,
-        Result<Vec<(Vec<u8>, Option<ObjectMeta>)>, StoreError>,
+        Reply<Vec<super::merge::Purged>>,
+        Result<Vec<super::merge::Purged>, StoreError>,
     ),
 }
 
