@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 VENV="${CAIRN_VENV:-/var/tmp/cairn-venv}"
 
 need_apt=()
-for pkg in clang libclang-dev python3-venv; do
+for pkg in clang libclang-dev pkg-config libssl-dev python3-venv; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
