@@ -273,3 +273,11 @@ pub async fn login(
     let url = r.header("x-storage-url").context("no X-Storage-Url")?;
     Ok((token.to_string(), url.to_string()))
 }
+
+/// The daemons' counters at `/recon/{which}` (no auth), as JSON.
+pub async fn recon(addr: SocketAddr, which: &str) -> serde_json::Value {
+    let req = build(addr, "GET", &format!("/recon/{which}"), &[], Bytes::new());
+    let r = send(addr, req).await.expect("GET /recon");
+    assert_eq!(r.status, StatusCode::OK, "GET /recon/{which}");
+    serde_json::from_slice(&r.body).expect("recon answers JSON")
+}

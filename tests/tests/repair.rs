@@ -62,18 +62,7 @@ async fn wiped_device_is_rebuilt_by_the_replicator() {
         assert_eq!(md5_hex(&r.body), md5_hex(body), "{name} reads back whole");
     }
     assert_eq!(s.list_names("w").await.len(), objects.len());
-    let req = cairn_tests::client::build(
-        s.addr(),
-        "GET",
-        "/recon/replication",
-        &[],
-        bytes::Bytes::new(),
-    );
-    let recon = cairn_tests::client::send(s.addr(), req)
-        .await
-        .expect("recon");
-    assert_eq!(recon.status, StatusCode::OK);
-    let stats: serde_json::Value = serde_json::from_slice(&recon.body).expect("recon json");
+    let stats = cairn_tests::client::recon(s.addr(), "replication").await;
     assert!(
         stats["records_pushed"].as_u64().unwrap_or(0) > 0,
         "recon counts pushes: {stats}"
@@ -260,17 +249,7 @@ async fn tombstones_are_reclaimed_after_the_reclaim_age() {
     }
     assert_eq!(s.delete("/t").await.status, StatusCode::NO_CONTENT);
     let reclaimed = || async {
-        let req = cairn_tests::client::build(
-            s.addr(),
-            "GET",
-            "/recon/replication",
-            &[],
-            bytes::Bytes::new(),
-        );
-        let r = cairn_tests::client::send(s.addr(), req)
-            .await
-            .expect("recon");
-        let stats: serde_json::Value = serde_json::from_slice(&r.body).expect("recon json");
+        let stats = cairn_tests::client::recon(s.addr(), "replication").await;
         stats["tombstones_reclaimed"].as_u64().unwrap_or(0) >= 5 * 3 * 2
     };
     let done = wait_until(Duration::from_secs(30), reclaimed).await;
