@@ -9,6 +9,9 @@ pub mod expirer;
 pub mod replicator;
 pub mod stats;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -17,6 +17,10 @@ use super::Settings;
 use crate::proxy::Cluster;
 use crate::store::DeviceStore;
 
+/// Every this many passes (and after a ring change) a pass checks every
+/// partition; the others check only partitions written since the last pass.
+const FULL_PASS_EVERY: u64 = 10;
+
 /// Runs a pass every `replicator_interval` until `shutdown`.
 pub async fn run(
     cluster: Arc<Cluster>,
@@ -24,8 +28,14 @@ pub async fn run(
     stats: Arc<Stats>,
     shutdown: CancellationToken,
 ) {
+    let mut passes = 0u64;
+    let mut ring_version = None;
     while super::pause(settings.replicator_interval, &shutdown).await {
-        pass(&cluster, &settings, &stats, &shutdown)
+        let version = cluster.ring().version();
+        let full = passes.is_multiple_of(FULL_PASS_EVERY) || ring_version != Some(version);
+        ring_version = Some(version);
+        passes += 1;
+        pass(&cluster, full, &settings, &stats, &shutdown)
             .instrument(info_span!("replicator"))
             .await;
     }
@@ -42,9 +52,11 @@ pub struct PassReport {
     pub errors: u64,
 }
 
-/// One replication pass over every local device.
+/// One replication pass over every local device: every partition when
+/// `full`, else only those written since the last pass.
 pub async fn pass(
     cluster: &Cluster,
+    full: bool,
     settings: &Settings,
     stats: &Stats,
     shutdown: &CancellationToken,
@@ -52,8 +64,17 @@ pub async fn pass(
     let started = Instant::now();
     let mut report = PassReport::default();
     let devices = cluster.devices();
+    let mut dirty = std::collections::BTreeSet::new();
+    for dev in &devices {
+        dirty.append(&mut dev.take_dirty());
+    }
     for dev in devices {
-        let parts = match dev.partitions().await {
+        let listed = if full {
+            dev.partitions().await
+        } else {
+            Ok(dirty.clone())
+        };
+        let parts = match listed {
             Ok(p) => p,
             Err(e) => {
                 warn!(device = dev.id, "cannot list partitions: {e}");
@@ -73,7 +94,8 @@ pub async fn pass(
             .0
             .saturating_sub(settings.reclaim_age.as_micros() as u64 / 10),
     );
-    for dev in cluster.devices() {
+    // Reclaiming scans every record, so it rides along with full passes only.
+    for dev in cluster.devices().into_iter().filter(|_| full) {
         match dev.reclaim_tombstones(cutoff).await {
             Ok(n) => report.reclaimed += n as u64,
             Err(e) => {
@@ -120,7 +142,6 @@ async fn replicate_partition(
     report: &mut PassReport,
     shutdown: &CancellationToken,
 ) {
-    report.partitions += 1;
     let ring = cluster.ring();
     let primaries: Vec<u32> = ring.primaries(part).iter().map(|d| d.id).collect();
     let is_primary = primaries.contains(&dev.id);
@@ -132,6 +153,10 @@ async fn replicate_partition(
             return;
         }
     };
+    if mine.is_empty() {
+        return;
+    }
+    report.partitions += 1;
     let mut all_done = true;
     for target_id in primaries.iter().filter(|id| **id != dev.id) {
         let Some(target) = cluster.device(*target_id) else {

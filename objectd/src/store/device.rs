@@ -22,6 +22,8 @@ pub struct DeviceStore {
     pub(super) db: Arc<DB>,
     writer: mpsc::Sender<WriteOp>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
+    /// Partitions changed since the replicator last looked.
+    dirty: std::sync::Mutex<std::collections::BTreeSet<u32>>,
 }
 
 /// An object version read from a device: its metadata and, when stored
@@ -54,6 +56,7 @@ impl DeviceStore {
             db,
             writer,
             writer_thread: Some(writer_thread),
+            dirty: Default::default(),
         })
     }
 
@@ -84,12 +87,31 @@ impl DeviceStore {
         make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> WriteOp,
     ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
+        let op = make(tx);
+        let part = op.partition();
         self.writer
-            .send(make(tx))
+            .send(op)
             .await
             .map_err(|_| StoreError::Io(std::io::Error::other("device writer stopped")))?;
-        rx.await
-            .map_err(|_| StoreError::Io(std::io::Error::other("device writer stopped")))?
+        let result = rx
+            .await
+            .map_err(|_| StoreError::Io(std::io::Error::other("device writer stopped")))?;
+        if let (Ok(_), Some(part)) = (&result, part) {
+            self.mark_dirty(part);
+        }
+        result
+    }
+
+    fn mark_dirty(&self, part: u32) {
+        self.dirty
+            .lock()
+            .expect("dirty lock never poisoned")
+            .insert(part);
+    }
+
+    /// The partitions changed since the last call (for the replicator).
+    pub fn take_dirty(&self) -> std::collections::BTreeSet<u32> {
+        std::mem::take(&mut *self.dirty.lock().expect("dirty lock never poisoned"))
     }
 
     /// Reads an object's index row (and inline body).
@@ -319,6 +341,7 @@ impl DeviceStore {
         container: &str,
         row: ContainerRow,
     ) -> Result<(), StoreError> {
+        self.mark_dirty(part);
         let op = WriteOp::AccountRow {
             part,
             account: account.to_string(),

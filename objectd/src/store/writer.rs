@@ -130,6 +130,24 @@ pub enum WriteOp {
     },
 }
 
+impl WriteOp {
+    /// The partition the change touches (replication re-checks it).
+    pub fn partition(&self) -> Option<u32> {
+        match self {
+            WriteOp::Object { part, .. }
+            | WriteOp::ObjectPost { part, .. }
+            | WriteOp::Purge { part, .. }
+            | WriteOp::ContainerRow { part, .. }
+            | WriteOp::Container { part, .. }
+            | WriteOp::AccountRow { part, .. }
+            | WriteOp::ContainerMerge { part, .. }
+            | WriteOp::AccountMerge { part, .. }
+            | WriteOp::AccountPost { part, .. } => Some(*part),
+            WriteOp::PurgeRecords { .. } => None,
+        }
+    }
+}
+
 /// Starts the writer thread for `db`; returns its queue and the thread, which
 /// ends (releasing the database) once every sender is dropped.
 pub fn spawn(name: String, db: Arc<DB>) -> (mpsc::Sender<WriteOp>, std::thread::JoinHandle<()>) {
