@@ -63,6 +63,26 @@ async fn wiped_device_is_rebuilt_by_the_replicator() {
     }
     assert_eq!(s.list_names("w").await.len(), objects.len());
     let stats = cairn_tests::client::recon(s.addr(), "replication").await;
+    let req = cairn_tests::client::build(
+        s.addr(),
+        "POST",
+        "/recon/replication",
+        &[],
+        bytes::Bytes::new(),
+    );
+    let post = cairn_tests::client::send(s.addr(), req)
+        .await
+        .expect("POST /recon");
+    assert_eq!(
+        post.status,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "recon is read-only"
+    );
+    let req = cairn_tests::client::build(s.addr(), "GET", "/recon/nope", &[], bytes::Bytes::new());
+    let unknown = cairn_tests::client::send(s.addr(), req)
+        .await
+        .expect("GET /recon/nope");
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert!(
         stats["records_pushed"].as_u64().unwrap_or(0) > 0,
         "recon counts pushes: {stats}"

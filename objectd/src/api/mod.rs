@@ -85,6 +85,9 @@ async fn handle(app: &App, req: Request<Incoming>) -> Resp {
             return info::handle(&req, app);
         }
         if let Some(which) = path.strip_prefix("/recon/") {
+            if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
+                return response::method_not_allowed("GET, HEAD");
+            }
             return recon(app, which);
         }
         if path == "/healthcheck" {
