@@ -17,36 +17,7 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the start and stop waits look.
 const POLL: Duration = Duration::from_millis(25);
 
-/// What `DATA/openrc` says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenRc {
-    /// `ST_AUTH`, e.g. `http://127.0.0.1:PORT/auth/v1.0`.
-    pub auth_url: String,
-    /// `ST_USER`, `account:user`.
-    pub user: String,
-    /// `ST_KEY`.
-    pub key: String,
-}
-
-impl OpenRc {
-    /// Parses the `export NAME=value` lines of an openrc file; `None` until
-    /// all three variables are there.
-    pub fn parse(text: &str) -> Option<OpenRc> {
-        let get = |name: &str| {
-            text.lines()
-                .filter_map(|l| l.trim().strip_prefix("export "))
-                .filter_map(|l| l.split_once('='))
-                .find(|(n, _)| n.trim() == name)
-                .map(|(_, v)| v.trim().trim_matches(|c| c == '"' || c == '\'').to_string())
-                .filter(|v| !v.is_empty())
-        };
-        Some(OpenRc {
-            auth_url: get("ST_AUTH")?,
-            user: get("ST_USER")?,
-            key: get("ST_KEY")?,
-        })
-    }
-}
+pub use common::openrc::OpenRc;
 
 /// The last `n` lines of `text`.
 pub fn tail(text: &str, n: usize) -> String {
@@ -218,20 +189,6 @@ impl Drop for CairnProcess {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_openrc() {
-        let rc = OpenRc::parse(
-            "# Cairn credentials\nexport ST_AUTH=http://127.0.0.1:9/auth/v1.0\n\
-             export ST_USER=admin:admin\nexport ST_KEY='abc'\n",
-        )
-        .unwrap();
-        assert_eq!(rc.auth_url, "http://127.0.0.1:9/auth/v1.0");
-        assert_eq!(rc.user, "admin:admin");
-        assert_eq!(rc.key, "abc");
-        assert!(OpenRc::parse("export ST_AUTH=x\nexport ST_USER=a:b\n").is_none());
-        assert!(OpenRc::parse("export ST_AUTH=x\nexport ST_USER=a:b\nexport ST_KEY=\n").is_none());
-    }
 
     #[test]
     fn tails() {

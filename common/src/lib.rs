@@ -1,5 +1,6 @@
-//! Shared pieces every Cairn service meets in: tracing setup and shutdown on
-//! signals.
+//! Shared pieces every Cairn crate meets in: tracing setup, shutdown on
+//! signals, and the `openrc` file format.
 
+pub mod openrc;
 pub mod shutdown;
 pub mod telemetry;

@@ -16,48 +16,12 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest wait for the process to exit after SIGTERM.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What `DIR/openrc` says.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OpenRc {
-    /// `ST_AUTH`, e.g. `http://127.0.0.1:PORT/auth/v1.0`.
-    pub auth_url: String,
-    /// `ST_USER`, `account:user`.
-    pub user: String,
-    /// `ST_KEY`.
-    pub key: String,
-}
+pub use common::openrc::OpenRc;
 
-impl OpenRc {
-    /// Parses the `export NAME=value` lines of an openrc file.
-    pub fn parse(text: &str) -> Option<OpenRc> {
-        let get = |name: &str| {
-            text.lines()
-                .filter_map(|l| l.trim().strip_prefix("export "))
-                .filter_map(|l| l.split_once('='))
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.trim().trim_matches(|c| c == '"' || c == '\'').to_string())
-        };
-        Some(OpenRc {
-            auth_url: get("ST_AUTH")?,
-            user: get("ST_USER")?,
-            key: get("ST_KEY")?,
-        })
-    }
-
-    /// The address and path of `ST_AUTH`.
-    pub fn auth_endpoint(&self) -> (SocketAddr, String) {
-        let rest = self
-            .auth_url
-            .strip_prefix("http://")
-            .unwrap_or_else(|| panic!("ST_AUTH {:?} is not http", self.auth_url));
-        let (host, path) = rest
-            .split_once('/')
-            .unwrap_or_else(|| panic!("ST_AUTH {:?} has no path", self.auth_url));
-        let addr = host
-            .parse()
-            .unwrap_or_else(|e| panic!("ST_AUTH host {host:?}: {e}"));
-        (addr, format!("/{path}"))
-    }
+/// The auth address and path of an openrc; the appliance always writes plain http.
+fn auth_endpoint(rc: &OpenRc) -> (SocketAddr, String) {
+    rc.auth_endpoint()
+        .unwrap_or_else(|| panic!("ST_AUTH {:?} is not http://ip:port/path", rc.auth_url))
 }
 
 /// The `cairn` binary: `$CAIRN_BIN`, else next to the test executable's directory.
@@ -182,7 +146,7 @@ impl Appliance {
     /// Logs in as `user` (`account:user`) with `key`; returns a client of
     /// the storage URL the auth answered with.
     pub async fn login(&self, user: &str, key: &str) -> anyhow::Result<Swift> {
-        let (addr, path) = self.openrc.auth_endpoint();
+        let (addr, path) = auth_endpoint(&self.openrc);
         let (token, url) = client::login(addr, &path, user, key).await?;
         Swift::new(&url, &token)
     }
@@ -250,7 +214,7 @@ impl Appliance {
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         };
-        let (addr, path) = openrc.auth_endpoint();
+        let (addr, path) = auth_endpoint(&openrc);
         let (token, url) = client::login(addr, &path, &openrc.user, &openrc.key)
             .await
             .unwrap_or_else(|e| panic!("admin login failed: {e:#}; log:\n{}", self.log()));
@@ -383,20 +347,6 @@ fn strip_ansi(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_openrc() {
-        let rc = OpenRc::parse(
-            "# c\nexport ST_AUTH=http://127.0.0.1:9/auth/v1.0\nexport ST_USER=admin:admin\nexport ST_KEY=abc\n",
-        )
-        .expect("parses");
-        assert_eq!(rc.user, "admin:admin");
-        assert_eq!(rc.key, "abc");
-        let (addr, path) = rc.auth_endpoint();
-        assert_eq!(addr.port(), 9);
-        assert_eq!(path, "/auth/v1.0");
-        assert!(OpenRc::parse("export ST_AUTH=x\n").is_none());
-    }
 
     #[test]
     fn strips_colours() {

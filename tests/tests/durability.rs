@@ -13,6 +13,26 @@ use http::StatusCode;
 
 const KIB: usize = 1024;
 
+/// Starts a 1 MiB PUT of `path`, sends only `sent` bytes of it, and waits
+/// until its temporary file exists; the open connection is returned.
+async fn start_stalled_upload(app: &Appliance, path: &str, sent: usize) -> RawConn {
+    let mut conn = RawConn::connect(app.addr()).await.expect("connect");
+    let head = request_head(
+        "PUT",
+        &app.swift().path(path),
+        app.addr(),
+        &[("X-Auth-Token", app.token()), ("Content-Length", "1048576")],
+    );
+    conn.send(&head).await.expect("send head");
+    conn.send(&random_bytes(sent)).await.expect("send body");
+    let in_flight = wait_until(Duration::from_secs(5), || async {
+        !tmp_files(&app.data_dir()).is_empty()
+    })
+    .await;
+    assert!(in_flight, "no temporary file during the upload");
+    conn
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn objects_survive_restart() {
     let mut app = Appliance::start_with_config(
@@ -140,22 +160,7 @@ async fn crash_mid_upload_keeps_acknowledged_objects_only() {
         s.put_object("cr", name, body).await;
     }
     // An upload in flight when the process dies.
-    let mut conn = RawConn::connect(app.addr()).await.expect("connect");
-    let head = request_head(
-        "PUT",
-        &s.path("/cr/partial"),
-        app.addr(),
-        &[("X-Auth-Token", app.token()), ("Content-Length", "1048576")],
-    );
-    conn.send(&head).await.expect("send head");
-    conn.send(&random_bytes(300 * KIB))
-        .await
-        .expect("send body");
-    let in_flight = wait_until(Duration::from_secs(5), || async {
-        !tmp_files(&app.data_dir()).is_empty()
-    })
-    .await;
-    assert!(in_flight, "no temporary file during the upload");
+    let conn = start_stalled_upload(&app, "/cr/partial", 300 * KIB).await;
 
     app.crash_and_restart().await;
     drop(conn);
@@ -193,22 +198,7 @@ async fn sigterm_with_a_stalled_upload_still_stops_cleanly() {
     let s = app.swift().clone();
     s.create_container("st").await;
     s.put_object("st", "kept", &random_bytes(100 * KIB)).await;
-    let mut conn = RawConn::connect(app.addr()).await.expect("connect");
-    let head = request_head(
-        "PUT",
-        &s.path("/st/stalled"),
-        app.addr(),
-        &[("X-Auth-Token", app.token()), ("Content-Length", "1048576")],
-    );
-    conn.send(&head).await.expect("send head");
-    conn.send(&random_bytes(200 * KIB))
-        .await
-        .expect("send body");
-    let in_flight = wait_until(Duration::from_secs(5), || async {
-        !tmp_files(&app.data_dir()).is_empty()
-    })
-    .await;
-    assert!(in_flight, "no temporary file during the upload");
+    let conn = start_stalled_upload(&app, "/st/stalled", 200 * KIB).await;
 
     // The client neither finishes nor leaves; the server must still stop.
     let started = std::time::Instant::now();

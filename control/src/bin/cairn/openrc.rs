@@ -42,13 +42,13 @@ async fn healthcheck(addr: SocketAddr) -> std::io::Result<bool> {
 
 /// Writes the file atomically with mode 0600 (it holds a secret).
 pub fn write(dir: &Path, object_addr: SocketAddr, creds: &Credentials) -> anyhow::Result<()> {
-    let text = format!(
-        "# Cairn credentials for the admin user; source this file.\n\
-         export ST_AUTH=http://{object_addr}/auth/v1.0\n\
-         export ST_USER={}:{}\n\
-         export ST_KEY={}\n",
-        creds.account, creds.user, creds.key
-    );
+    let text = common::openrc::OpenRc::for_object_service(
+        object_addr,
+        &creds.account,
+        &creds.user,
+        &creds.key,
+    )
+    .render();
     let tmp = dir.join("openrc.tmp");
     let mut f = open_private(&tmp)?;
     f.write_all(text.as_bytes())?;
