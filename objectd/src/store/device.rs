@@ -168,6 +168,13 @@ impl DeviceStore {
         meta: ObjectMeta,
         upload: FileUpload,
     ) -> Result<Option<ObjectMeta>, StoreError> {
+        if upload.len() != meta.size {
+            return Err(StoreError::Io(std::io::Error::other(format!(
+                "upload holds {} bytes, metadata says {}",
+                upload.len(),
+                meta.size
+            ))));
+        }
         let path = self.data_path(part, &hash, meta.ts);
         let trailer = meta.clone();
         spawn_blocking(move || upload.commit(&path, &trailer)).await?;
@@ -177,8 +184,18 @@ impl DeviceStore {
         {
             Ok(old) => Ok(old),
             Err(e) => {
-                let path = self.data_path(part, &hash, meta.ts);
-                let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
+                // The same version may have arrived twice at once (two
+                // replicas pushing it): its file then belongs to the row
+                // that won and must stay.
+                let same_version_indexed = matches!(e, StoreError::Conflict)
+                    && self
+                        .get_object(part, hash)
+                        .await
+                        .is_ok_and(|s| s.is_some_and(|s| s.meta.ts == meta.ts));
+                if !same_version_indexed {
+                    let path = self.data_path(part, &hash, meta.ts);
+                    let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
+                }
                 Err(e)
             }
         }

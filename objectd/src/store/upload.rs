@@ -73,6 +73,16 @@ impl FileUpload {
         })
     }
 
+    /// Body bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Appends body bytes.
     pub fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
         let aligned = chunk.as_ptr().align_offset(DIRECT_ALIGN) == 0
@@ -127,6 +137,15 @@ impl FileUpload {
         self.tmp_path = PathBuf::new();
         Ok(())
     }
+}
+
+/// An empty buffer of `capacity` bytes whose start is aligned for `O_DIRECT`.
+pub fn aligned_buffer(capacity: usize) -> bytes::BytesMut {
+    let mut buf = bytes::BytesMut::with_capacity(capacity + DIRECT_ALIGN);
+    let off = buf.as_ptr().align_offset(DIRECT_ALIGN);
+    buf.resize(off, 0);
+    let _ = buf.split_to(off);
+    buf
 }
 
 impl Drop for FileUpload {
