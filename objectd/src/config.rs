@@ -11,17 +11,35 @@ use serde::{Deserialize, Serialize};
 use crate::api::auth::UserConfig;
 use crate::api::swift::constraints::MAX_FILE_SIZE;
 
+/// What a process of objectd does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The Swift API: maps requests to devices and fans them out.
+    Proxy,
+    /// The account, container and object servers of this host's devices,
+    /// and the daemons that keep them whole.
+    Storage,
+}
+
 /// The `[objectd]` table of a config file.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FileConfig {
+    /// What this process runs: `proxy`, `storage` or both (the default).
+    pub roles: Vec<Role>,
     /// Address of the proxy (Swift API).
     pub bind: SocketAddr,
+    /// Address of the storage server that other hosts reach this host's
+    /// devices on (as the ring names it). Unset: devices are only used in
+    /// this process (a single-process store).
+    pub storage_bind: Option<SocketAddr>,
     /// The ring file.
     pub ring: PathBuf,
     /// Directory holding one subdirectory per device, named as in the ring.
     pub devices_dir: PathBuf,
-    /// Ring hosts (`ip:port`) whose devices are on this machine; empty means all.
+    /// Ring hosts (`ip:port`) whose devices are on this machine; empty means
+    /// `storage_bind` if set, else every device of the ring.
     pub local_hosts: Vec<String>,
     /// Largest object in bytes.
     pub max_object_size: u64,
@@ -33,6 +51,8 @@ pub struct FileConfig {
     pub replicator_interval_secs: u64,
     /// Bytes per second the replicator may move (0: unlimited).
     pub replicator_bytes_per_sec: u64,
+    /// Seconds between updater passes (async pendings).
+    pub updater_interval_secs: u64,
     /// Seconds between auditor passes.
     pub auditor_interval_secs: u64,
     /// Bytes per second the auditor may read (0: unlimited).
@@ -46,7 +66,9 @@ pub struct FileConfig {
 impl Default for FileConfig {
     fn default() -> Self {
         FileConfig {
+            roles: vec![Role::Proxy, Role::Storage],
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            storage_bind: None,
             ring: PathBuf::from("object.ring"),
             devices_dir: PathBuf::from("devices"),
             local_hosts: Vec::new(),
@@ -54,6 +76,7 @@ impl Default for FileConfig {
             token_ttl_secs: 86_400,
             expirer_interval_secs: 30,
             replicator_interval_secs: 30,
+            updater_interval_secs: 30,
             replicator_bytes_per_sec: 200 * 1024 * 1024,
             auditor_interval_secs: 60,
             auditor_bytes_per_sec: 20 * 1024 * 1024,
@@ -66,7 +89,10 @@ impl Default for FileConfig {
 /// Validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
+    pub proxy: bool,
+    pub storage: bool,
     pub bind: SocketAddr,
+    pub storage_bind: Option<SocketAddr>,
     pub ring: PathBuf,
     pub devices_dir: PathBuf,
     pub local_hosts: Vec<String>,
@@ -108,11 +134,27 @@ impl FileConfig {
                 bail!("invalid user entry for {}:{}", u.account, u.user);
             }
         }
+        if self.roles.is_empty() {
+            bail!("roles must name proxy, storage or both");
+        }
+        let storage = self.roles.contains(&Role::Storage);
+        let mut local_hosts = self.local_hosts;
+        if local_hosts.is_empty() {
+            if let Some(addr) = self.storage_bind {
+                local_hosts.push(addr.to_string());
+            }
+        }
+        if storage && !self.roles.contains(&Role::Proxy) && self.storage_bind.is_none() {
+            bail!("a storage-only process needs storage_bind");
+        }
         Ok(Config {
+            proxy: self.roles.contains(&Role::Proxy),
+            storage,
             bind: self.bind,
+            storage_bind: self.storage_bind,
             ring: self.ring,
             devices_dir: self.devices_dir,
-            local_hosts: self.local_hosts,
+            local_hosts,
             max_object_size: self.max_object_size,
             token_ttl: Duration::from_secs(self.token_ttl_secs),
             daemons: crate::daemons::Settings {
@@ -121,6 +163,7 @@ impl FileConfig {
                 auditor_interval: Duration::from_secs(self.auditor_interval_secs.max(1)),
                 auditor_bytes_per_sec: self.auditor_bytes_per_sec,
                 expirer_interval: Duration::from_secs(self.expirer_interval_secs.max(1)),
+                updater_interval: Duration::from_secs(self.updater_interval_secs.max(1)),
                 reclaim_age: Duration::from_secs(self.reclaim_age_secs),
             },
             users: self.users,

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod config;
 pub mod daemons;
+pub mod node;
 pub mod proxy;
 pub mod ring;
 pub mod ring_reload;
@@ -22,11 +23,20 @@ use tracing::info;
 
 pub use config::{Config, FileConfig};
 
-/// Opens the devices this host holds, then serves the Swift API on
-/// `listener` and runs the background daemons until `shutdown`.
+/// The sockets a process serves: the Swift API (proxy role) and the
+/// storage protocol (storage role, when other hosts reach its devices).
+#[derive(Default)]
+pub struct Listeners {
+    pub proxy: Option<TcpListener>,
+    pub storage: Option<TcpListener>,
+}
+
+/// Opens the devices this host holds, then serves the Swift API and the
+/// storage protocol on `listeners` and runs the background daemons (storage
+/// role) until `shutdown`.
 pub async fn run(
     cfg: Config,
-    listener: TcpListener,
+    listeners: Listeners,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let ring =
@@ -36,24 +46,50 @@ pub async fn run(
         devices = devices.len(),
         part_power = ring.part_power(),
         replicas = ring.replicas(),
+        proxy = cfg.proxy,
+        storage = cfg.storage,
         "object store opened"
     );
     let cluster = Arc::new(proxy::Cluster::new(ring, devices, cfg.max_object_size));
     let stats = Arc::new(daemons::Stats::default());
-    let app = Arc::new(api::App {
-        cluster: cluster.clone(),
-        auth: api::auth::TempAuth::new(cfg.users.clone(), cfg.token_ttl),
-        stats: stats.clone(),
-    });
-    let mut daemons = daemons::spawn(
+    let mut tasks = if cfg.storage {
+        daemons::spawn(
+            cluster.clone(),
+            cfg.daemons.clone(),
+            stats.clone(),
+            shutdown.clone(),
+        )
+    } else {
+        tokio::task::JoinSet::new()
+    };
+    tasks.spawn(ring_reload::watch(
         cluster.clone(),
-        cfg.daemons.clone(),
-        stats,
+        cfg.clone(),
         shutdown.clone(),
-    );
-    daemons.spawn(ring_reload::watch(cluster, cfg.clone(), shutdown.clone()));
-    api::serve(listener, app, shutdown).await;
-    while daemons.join_next().await.is_some() {}
+    ));
+    if let Some(listener) = listeners.storage {
+        let state = Arc::new(node::server::StorageState {
+            cluster: cluster.clone(),
+            stats: stats.clone(),
+        });
+        tasks.spawn(api::serve_with(
+            listener,
+            move |req| {
+                let state = state.clone();
+                async move { node::server::handle(&state, req).await }
+            },
+            shutdown.clone(),
+        ));
+    }
+    if let Some(listener) = listeners.proxy {
+        let app = Arc::new(api::App {
+            cluster,
+            auth: api::auth::TempAuth::new(cfg.users.clone(), cfg.token_ttl),
+            stats,
+        });
+        tasks.spawn(api::serve(listener, app, shutdown));
+    }
+    while tasks.join_next().await.is_some() {}
     info!("object store stopped");
     Ok(())
 }

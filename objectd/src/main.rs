@@ -1,5 +1,5 @@
-//! The `objectd` binary: `objectd serve --config FILE` runs a proxy with its
-//! local devices; `objectd ring ...` builds and inspects ring files.
+//! The `objectd` binary: `objectd serve --config FILE` runs a proxy, a
+//! storage host or both; `objectd ring ...` builds and inspects ring files.
 
 use std::path::PathBuf;
 
@@ -36,11 +36,20 @@ fn main() -> anyhow::Result<()> {
             let cfg = objectd::FileConfig::load(&config)?.validate()?;
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind(cfg.bind).await?;
-                tracing::info!(addr = %listener.local_addr()?, "listening");
+                let mut listeners = objectd::Listeners::default();
+                if cfg.proxy {
+                    let l = tokio::net::TcpListener::bind(cfg.bind).await?;
+                    tracing::info!(addr = %l.local_addr()?, "proxy listening");
+                    listeners.proxy = Some(l);
+                }
+                if let Some(addr) = cfg.storage_bind.filter(|_| cfg.storage) {
+                    let l = tokio::net::TcpListener::bind(addr).await?;
+                    tracing::info!(addr = %l.local_addr()?, "storage server listening");
+                    listeners.storage = Some(l);
+                }
                 let shutdown = CancellationToken::new();
                 common::shutdown::cancel_on_signal(shutdown.clone());
-                objectd::run(cfg, listener, shutdown).await
+                objectd::run(cfg, listeners, shutdown).await
             })
         }
     }

@@ -25,6 +25,9 @@ pub async fn open_local_devices(
     cfg: &Config,
     skip: impl Fn(u32) -> bool,
 ) -> anyhow::Result<Vec<Arc<DeviceStore>>> {
+    if !cfg.storage {
+        return Ok(Vec::new());
+    }
     let local: Vec<_> = ring
         .devices()
         .iter()
@@ -74,8 +77,7 @@ async fn reload(cluster: &Cluster, cfg: &Config) -> anyhow::Result<()> {
     let added = open_local_devices(&ring, cfg, |id| cluster.has_device(id)).await?;
     let version = ring.version();
     let new_devices = added.len();
-    cluster.add_devices(added);
-    cluster.set_ring(ring);
+    cluster.install(ring, added);
     info!(version, new_devices, "ring reloaded");
     Ok(())
 }

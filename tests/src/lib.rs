@@ -8,6 +8,7 @@
 
 pub mod appliance;
 pub mod client;
+pub mod multihost;
 pub mod placement;
 pub mod raw;
 

@@ -30,8 +30,26 @@ pub struct App {
     pub stats: Arc<crate::daemons::Stats>,
 }
 
-/// Serves HTTP on `listener` until `shutdown`, then waits for open requests.
+/// Serves the proxy's API on `listener` until `shutdown`.
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) {
+    serve_with(
+        listener,
+        move |req| {
+            let app = app.clone();
+            async move { handle(&app, req).await }
+        },
+        shutdown,
+    )
+    .await
+}
+
+/// Serves HTTP/1.1 with `handler` on `listener` until `shutdown`, then
+/// waits (up to 10 s) for open requests.
+pub async fn serve_with<H, F>(listener: TcpListener, handler: H, shutdown: CancellationToken)
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = Resp> + Send + 'static,
+{
     let tracker = TaskTracker::new();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
@@ -46,10 +64,10 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
             },
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
+        let handler = handler.clone();
         let service = service_fn(move |req| {
-            let app = app.clone();
-            async move { Ok::<_, Infallible>(handle(&app, req).await) }
+            let fut = handler(req);
+            async move { Ok::<_, Infallible>(fut.await) }
         });
         let conn = hyper::server::conn::http1::Builder::new()
             .max_headers(256)
@@ -88,7 +106,7 @@ async fn handle(app: &App, req: Request<Incoming>) -> Resp {
             if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
                 return response::method_not_allowed("GET, HEAD");
             }
-            return recon(app, which);
+            return recon(&app.stats, which);
         }
         if path == "/healthcheck" {
             return response::with_body(StatusCode::OK, "text/plain", "OK");
@@ -112,13 +130,14 @@ async fn handle(app: &App, req: Request<Incoming>) -> Resp {
     resp
 }
 
-/// `GET /recon/{replication,auditor,expirer}`: the daemons' counters (no
-/// auth, as Swift's recon; they hold counts only).
-fn recon(app: &App, which: &str) -> Resp {
+/// `GET /recon/{replication,auditor,expirer,updater}`: the daemons'
+/// counters (no auth, as Swift's recon; they hold counts only).
+pub fn recon(stats: &crate::daemons::Stats, which: &str) -> Resp {
     let body = match which {
-        "replication" => app.stats.replication(),
-        "auditor" => app.stats.auditor(),
-        "expirer" => app.stats.expirer(),
+        "replication" => stats.replication(),
+        "auditor" => stats.auditor(),
+        "expirer" => stats.expirer(),
+        "updater" => stats.updater(),
         _ => return response::error(StatusCode::NOT_FOUND, ""),
     };
     response::with_body(

@@ -1,13 +1,15 @@
 //! Background daemons that keep data whole: the replicator (pushes what
 //! replicas lack and moves handoff partitions home), the auditor (checks
-//! every stored byte against its BLAKE3 and quarantines what fails) and the
-//! expirer (removes objects past `X-Delete-At`). Each runs as a task over the
+//! every stored byte against its BLAKE3 and quarantines what fails), the
+//! expirer (removes objects past `X-Delete-At`) and the updater (delivers
+//! listing updates a container replica missed). Each runs as a task over the
 //! cluster's local devices and counts its work in `Stats`.
 
 pub mod auditor;
 pub mod expirer;
 pub mod replicator;
 pub mod stats;
+pub mod updater;
 
 #[cfg(test)]
 mod tests;
@@ -30,6 +32,7 @@ pub struct Settings {
     /// Bytes per second the auditor may read (0: unlimited).
     pub auditor_bytes_per_sec: u64,
     pub expirer_interval: Duration,
+    pub updater_interval: Duration,
     /// Tombstones older than this are removed.
     pub reclaim_age: Duration,
 }
@@ -55,8 +58,14 @@ pub fn spawn(
         shutdown.clone(),
     ));
     set.spawn(expirer::run(
-        cluster,
+        cluster.clone(),
         settings.expirer_interval,
+        stats.clone(),
+        shutdown.clone(),
+    ));
+    set.spawn(updater::run(
+        cluster,
+        settings.updater_interval,
         stats,
         shutdown,
     ));

@@ -159,14 +159,14 @@ async fn replicate_partition(
     report.partitions += 1;
     let mut all_done = true;
     for target_id in primaries.iter().filter(|id| **id != dev.id) {
-        let Some(target) = cluster.device(*target_id) else {
+        let Some(target) = cluster.node(*target_id) else {
             all_done = false;
             continue;
         };
         let theirs = match target.partition_summary(part).await {
             Ok(s) => s,
             Err(e) => {
-                warn!(device = target.id, part, "cannot read partition: {e}");
+                warn!(device = target.id(), part, "cannot read partition: {e}");
                 report.errors += 1;
                 all_done = false;
                 continue;
@@ -197,7 +197,7 @@ async fn replicate_partition(
                 Err(e) => {
                     warn!(
                         from = dev.id,
-                        to = target.id,
+                        to = target.id(),
                         part,
                         "cannot push record: {e}"
                     );

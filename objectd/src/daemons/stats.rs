@@ -21,6 +21,9 @@ pub struct Stats {
     pub audit_bytes_checked: AtomicU64,
     pub audit_quarantined: AtomicU64,
     pub expired_objects: AtomicU64,
+    pub updater_passes: AtomicU64,
+    pub updater_delivered: AtomicU64,
+    pub updater_failures: AtomicU64,
 }
 
 fn get(c: &AtomicU64) -> u64 {
@@ -58,5 +61,13 @@ impl Stats {
 
     pub fn expirer(&self) -> Value {
         json!({ "objects_expired": get(&self.expired_objects) })
+    }
+
+    pub fn updater(&self) -> Value {
+        json!({
+            "passes": get(&self.updater_passes),
+            "delivered": get(&self.updater_delivered),
+            "failures": get(&self.updater_failures),
+        })
     }
 }

@@ -22,6 +22,7 @@ fn settings() -> Settings {
         auditor_interval: Duration::from_secs(1),
         auditor_bytes_per_sec: 0,
         expirer_interval: Duration::from_secs(1),
+        updater_interval: Duration::from_secs(1),
         reclaim_age: Duration::from_secs(3600),
     }
 }
@@ -92,6 +93,8 @@ async fn passes_check_written_partitions_and_restore_lost_replicas() {
         .meta
         .ts;
     victim
+        .local()
+        .expect("devices are local")
         .purge_object(place.part, place.hash, ts)
         .await
         .expect("purge");

@@ -11,6 +11,10 @@ pub mod put;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use crate::node;
+
+use crate::node::client::{HostHealth, HttpClient};
+use crate::node::{Node, RemoteDevice};
 use crate::ring::Ring;
 use crate::store::{DeviceStore, StoreError};
 
@@ -44,10 +48,13 @@ pub enum ProxyError {
     Store(#[from] StoreError),
 }
 
-/// The cluster as the proxy sees it: the ring and the devices it can reach.
+/// The cluster as this process sees it: the ring, and every ring device as
+/// a `Node` (open here, or on another storage host).
 pub struct Cluster {
     ring: RwLock<Arc<Ring>>,
-    devices: RwLock<HashMap<u32, Arc<DeviceStore>>>,
+    nodes: RwLock<HashMap<u32, Node>>,
+    http: HttpClient,
+    hosts: RwLock<HashMap<String, Arc<HostHealth>>>,
     /// Largest object accepted, in bytes.
     pub max_object_size: u64,
 }
@@ -56,13 +63,18 @@ pub struct Cluster {
 pub const INLINE_MAX: usize = 64 * 1024;
 
 impl Cluster {
-    /// A cluster over `ring` whose devices are the given local stores.
-    pub fn new(ring: Ring, devices: Vec<Arc<DeviceStore>>, max_object_size: u64) -> Self {
-        Cluster {
-            ring: RwLock::new(Arc::new(ring)),
-            devices: RwLock::new(devices.into_iter().map(|d| (d.id, d)).collect()),
+    /// A cluster over `ring` whose devices are the given local stores and,
+    /// for every other device of the ring, its storage host.
+    pub fn new(ring: Ring, local: Vec<Arc<DeviceStore>>, max_object_size: u64) -> Self {
+        let cluster = Cluster {
+            ring: RwLock::new(Arc::new(ring.clone())),
+            nodes: RwLock::new(HashMap::new()),
+            http: node::client::http_client(),
+            hosts: RwLock::new(HashMap::new()),
             max_object_size,
-        }
+        };
+        cluster.install(ring, local);
+        cluster
     }
 
     /// The current ring.
@@ -70,47 +82,56 @@ impl Cluster {
         self.ring.read().expect("ring lock never poisoned").clone()
     }
 
-    /// Installs a newer ring.
-    pub fn set_ring(&self, ring: Ring) {
+    /// Installs a newer ring with the local devices newly opened for it;
+    /// every other device it names is reached through its host.
+    pub fn install(&self, ring: Ring, added_local: Vec<Arc<DeviceStore>>) {
+        {
+            let mut nodes = self.nodes.write().expect("node lock never poisoned");
+            for d in added_local {
+                nodes.insert(d.id, Node::Local(d));
+            }
+            let mut hosts = self.hosts.write().expect("host lock never poisoned");
+            for d in ring.devices() {
+                let stale = match nodes.get(&d.id) {
+                    None => true,
+                    Some(Node::Remote(r)) => r.host != d.host,
+                    Some(Node::Local(_)) => false,
+                };
+                if stale {
+                    let health = hosts.entry(d.host.clone()).or_default().clone();
+                    let remote = RemoteDevice::new(d.id, d.host.clone(), self.http.clone(), health);
+                    nodes.insert(d.id, Node::Remote(Arc::new(remote)));
+                }
+            }
+        }
         *self.ring.write().expect("ring lock never poisoned") = Arc::new(ring);
     }
 
-    /// A local device by ring id.
-    pub fn device(&self, id: u32) -> Option<Arc<DeviceStore>> {
-        self.devices
+    /// A device by ring id.
+    pub fn node(&self, id: u32) -> Option<Node> {
+        self.nodes
             .read()
-            .expect("device lock never poisoned")
+            .expect("node lock never poisoned")
             .get(&id)
             .cloned()
     }
 
-    /// The local devices.
+    /// The devices open in this process.
     pub fn devices(&self) -> Vec<Arc<DeviceStore>> {
-        self.devices
+        self.nodes
             .read()
-            .expect("device lock never poisoned")
+            .expect("node lock never poisoned")
             .values()
-            .cloned()
+            .filter_map(|n| n.local().cloned())
             .collect()
     }
 
-    /// Whether a device with this ring id is open here.
+    /// Whether a device with this ring id is open in this process.
     pub fn has_device(&self, id: u32) -> bool {
-        self.devices
-            .read()
-            .expect("device lock never poisoned")
-            .contains_key(&id)
+        self.node(id).is_some_and(|n| n.local().is_some())
     }
 
-    /// Adds newly opened local devices (a new ring named them).
-    pub fn add_devices(&self, added: Vec<Arc<DeviceStore>>) {
-        let mut devices = self.devices.write().expect("device lock never poisoned");
-        for d in added {
-            devices.insert(d.id, d);
-        }
-    }
-
-    /// The partition and reachable primary devices of a path.
+    /// The partition, primary devices and handoffs of a path.
     pub fn primaries(
         &self,
         account: &str,
@@ -121,21 +142,21 @@ impl Cluster {
         let hash = ring.hash_path(account, container, object);
         let part = ring.partition_for_hash(&hash);
         let replicas = ring.replicas() as usize;
-        let devices = self.devices.read().expect("device lock never poisoned");
-        let nodes = ring
+        let nodes = self.nodes.read().expect("node lock never poisoned");
+        let primaries = ring
             .primaries(part)
             .iter()
-            .filter_map(|d| devices.get(&d.id).cloned())
+            .filter_map(|d| nodes.get(&d.id).cloned())
             .collect();
         let handoffs = ring
             .handoffs(part)
-            .filter_map(|d| devices.get(&d.id).cloned())
+            .filter_map(|d| nodes.get(&d.id).cloned())
             .collect();
         Placement {
             part,
             hash,
             replicas,
-            nodes,
+            nodes: primaries,
             handoffs,
         }
     }
@@ -146,8 +167,8 @@ pub struct Placement {
     pub part: u32,
     pub hash: [u8; 16],
     pub replicas: usize,
-    pub nodes: Vec<Arc<DeviceStore>>,
-    pub handoffs: Vec<Arc<DeviceStore>>,
+    pub nodes: Vec<Node>,
+    pub handoffs: Vec<Node>,
 }
 
 impl Placement {

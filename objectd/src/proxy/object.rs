@@ -2,38 +2,22 @@
 //! version among the replicas), DELETE, POST, and the container listing
 //! updates that follow every change.
 
-use std::io::{self, Read, Seek, SeekFrom};
-use std::path::PathBuf;
+use std::io;
 
 use bytes::Bytes;
 use tracing::warn;
 
 use super::put::{self, BodySpec, BodyStream};
 use super::{tally, Cluster, ProxyError};
+use crate::node::Node;
 use crate::store::device::StoredObject;
+use crate::store::pending::PendingUpdate;
 use crate::store::record::{ObjectMeta, ObjectRow, Placement as Where};
 use crate::store::writer::ObjectPost;
 use crate::timestamp::Timestamp;
 
 /// Data files up to this size are checked before the first byte is sent.
 pub const VERIFY_BEFORE_SEND: u64 = 4 * 1024 * 1024;
-
-/// Reads a data file's body and checks it against the metadata's BLAKE3.
-async fn read_verified(path: PathBuf, meta: &ObjectMeta) -> Option<Bytes> {
-    let (size, want) = (meta.size as usize, meta.blake3.clone());
-    tokio::task::spawn_blocking(move || {
-        let mut file = std::fs::File::open(path).ok()?;
-        let mut buf = vec![0u8; size];
-        file.read_exact(&mut buf).ok()?;
-        (blake3::hash(&buf).to_hex().as_str() == want).then(|| Bytes::from(buf))
-    })
-    .await
-    .ok()
-    .flatten()
-}
-
-/// Read buffer of a data file stream.
-const READ_CHUNK: usize = 1024 * 1024;
 
 /// A live object version and where its bytes are.
 pub struct Found {
@@ -44,7 +28,37 @@ pub struct Found {
 /// The bytes of a found object.
 pub enum ObjectBody {
     Inline(Bytes),
-    File(PathBuf),
+    /// A data file on a device, not yet read.
+    File {
+        node: Node,
+        part: u32,
+        hash: [u8; 16],
+    },
+}
+
+impl Found {
+    /// Streams `len` body bytes from `offset`. A whole-body read of a data
+    /// file is checked against its BLAKE3 as it streams; a mismatch ends
+    /// the stream with an error, so the response is aborted, not finished.
+    pub fn body_range(&self, offset: u64, len: u64) -> BodyStream {
+        match &self.body {
+            ObjectBody::Inline(b) => {
+                let end = (offset + len).min(b.len() as u64) as usize;
+                let start = (offset as usize).min(end);
+                Box::pin(futures::stream::iter([Ok(b.slice(start..end))]))
+            }
+            ObjectBody::File { node, part, hash } => {
+                let whole = offset == 0 && len == self.meta.size;
+                let verify = whole.then(|| self.meta.blake3.clone());
+                node.stream_file(*part, *hash, self.meta.ts, offset, len, verify)
+            }
+        }
+    }
+
+    /// Streams the whole body.
+    pub fn body(&self) -> BodyStream {
+        self.body_range(0, self.meta.size)
+    }
 }
 
 impl Cluster {
@@ -91,20 +105,21 @@ impl Cluster {
                 Ok(Some(s)) => Some((i, s)),
                 Ok(None) => None,
                 Err(e) => {
-                    warn!(device = place.nodes[i].id, "object read failed: {e}");
+                    warn!(device = place.nodes[i].id(), "object read failed: {e}");
                     None
                 }
             })
             .collect();
-        let mut devices = place.nodes.clone();
+        let mut nodes = place.nodes.clone();
         if found.is_empty() {
-            // After a ring change the data may still sit on former primaries.
-            for (i, dev) in place.handoffs.iter().enumerate() {
-                if let Ok(Some(s)) = dev.get_object(place.part, place.hash).await {
-                    found.push((devices.len() + i, s));
+            // After a ring change, or with a primary down during the write,
+            // the data may sit on handoffs.
+            for (i, node) in place.handoffs.iter().enumerate() {
+                if let Ok(Some(s)) = node.get_object(place.part, place.hash).await {
+                    found.push((nodes.len() + i, s));
                 }
             }
-            devices.extend(place.handoffs.iter().cloned());
+            nodes.extend(place.handoffs.iter().cloned());
         }
         // Newest version first; among equals, primaries in ring order.
         found.sort_by_key(|(i, s)| {
@@ -121,38 +136,51 @@ impl Cluster {
             if (stored.meta.ts, stored.meta.meta_ts) != version {
                 break;
             }
+            let node = &nodes[i];
             let body = match (stored.meta.placement.clone(), stored.inline) {
                 (Where::Inline, Some(b)) => ObjectBody::Inline(b),
+                _ if read && stored.meta.size <= VERIFY_BEFORE_SEND => {
+                    // Small files are read and checked before the first byte:
+                    // a missing, short or corrupt replica (quarantined by its
+                    // device) is skipped for the next.
+                    match node
+                        .read_verified(place.part, place.hash, &stored.meta)
+                        .await
+                    {
+                        Ok(Some(bytes)) => ObjectBody::Inline(bytes),
+                        Ok(None) => {
+                            warn!(
+                                device = node.id(),
+                                "checksum mismatch; trying another replica"
+                            );
+                            continue;
+                        }
+                        Err(e) => {
+                            warn!(
+                                device = node.id(),
+                                "data file unreadable ({e}); trying another replica"
+                            );
+                            continue;
+                        }
+                    }
+                }
                 _ => {
                     // Fail over before the first byte when a replica's file is
                     // missing or short (quarantined, wiped, truncated).
-                    let path = devices[i].data_path(place.part, &place.hash, stored.meta.ts);
-                    let (p, size) = (path.clone(), stored.meta.size);
-                    let usable = tokio::task::spawn_blocking(move || {
-                        std::fs::metadata(&p).is_ok_and(|m| m.len() >= size + 12)
-                    })
-                    .await
-                    .unwrap_or(false);
-                    if !usable {
-                        warn!(device = devices[i].id, path = %path.display(), "data file missing or short; trying another replica");
+                    if !node
+                        .file_usable(place.part, place.hash, stored.meta.ts, stored.meta.size)
+                        .await
+                    {
+                        warn!(
+                            device = node.id(),
+                            "data file missing or short; trying another replica"
+                        );
                         continue;
                     }
-                    if read && size <= VERIFY_BEFORE_SEND {
-                        match read_verified(path.clone(), &stored.meta).await {
-                            Some(bytes) => ObjectBody::Inline(bytes),
-                            None => {
-                                warn!(device = devices[i].id, path = %path.display(), "checksum mismatch; quarantining and trying another replica");
-                                if let Err(e) = devices[i]
-                                    .quarantine_file(place.part, place.hash, stored.meta.ts, &path)
-                                    .await
-                                {
-                                    warn!("cannot quarantine: {e}");
-                                }
-                                continue;
-                            }
-                        }
-                    } else {
-                        ObjectBody::File(path)
+                    ObjectBody::File {
+                        node: node.clone(),
+                        part: place.part,
+                        hash: place.hash,
                     }
                 }
             };
@@ -182,7 +210,7 @@ impl Cluster {
             .unwrap_or_default()
             .to_string();
         let place = self.primaries(&account, Some(container), Some(object));
-        let (meta, _) = put::store(&place, spec, template, body).await?;
+        let put::Stored { meta, nodes } = put::store(&place, spec, template, body).await?;
         let row = ObjectRow {
             ts: meta.ts,
             deleted: false,
@@ -190,7 +218,7 @@ impl Cluster {
             etag: meta.etag.clone(),
             content_type: meta.content_type.clone(),
         };
-        self.update_container(&account, container, object, row)
+        self.update_container(&account, container, object, row, &nodes)
             .await;
         Ok(meta)
     }
@@ -207,18 +235,18 @@ impl Cluster {
         let ts = Timestamp::now();
         let path = format!("{account}/{container}/{object}");
         let writes = place.nodes.iter().map(|d| {
-            d.put_object(
-                place.part,
-                place.hash,
-                ObjectMeta::tombstone(path.clone(), ts),
-                Bytes::new(),
-            )
+            let tombstone = ObjectMeta::tombstone(path.clone(), ts);
+            async move {
+                d.put_object(place.part, place.hash, tombstone, Bytes::new())
+                    .await
+                    .map(|_| d.clone())
+            }
         });
-        match tally(futures::future::join_all(writes).await, place.quorum()) {
+        let nodes = match tally(futures::future::join_all(writes).await, place.quorum()) {
             // A newer write superseded this delete on the replicas: nothing left to do.
             Err(ProxyError::Conflict) => return existed.map(|_| ()),
-            r => r.map(|_| ())?,
-        }
+            r => r?,
+        };
         let row = ObjectRow {
             ts,
             deleted: true,
@@ -226,7 +254,8 @@ impl Cluster {
             etag: String::new(),
             content_type: String::new(),
         };
-        self.update_container(account, container, object, row).await;
+        self.update_container(account, container, object, row, &nodes)
+            .await;
         existed.map(|_| ())
     }
 
@@ -239,12 +268,20 @@ impl Cluster {
         post: impl Fn() -> ObjectPost,
     ) -> Result<ObjectMeta, ProxyError> {
         let place = self.primaries(account, Some(container), Some(object));
-        let writes = place
-            .nodes
-            .iter()
-            .map(|d| d.post_object(place.part, place.hash, post()));
-        let metas = tally(futures::future::join_all(writes).await, place.quorum())?;
-        let meta = metas.into_iter().next().ok_or(ProxyError::NotFound)?;
+        let writes = place.nodes.iter().map(|d| {
+            let post = post();
+            async move {
+                d.post_object(place.part, place.hash, post)
+                    .await
+                    .map(|m| (m, d.clone()))
+            }
+        });
+        let posted = tally(futures::future::join_all(writes).await, place.quorum())?;
+        let meta = posted
+            .first()
+            .map(|(m, _)| m.clone())
+            .ok_or(ProxyError::NotFound)?;
+        let nodes: Vec<Node> = posted.into_iter().map(|(_, n)| n).collect();
         // The listing shows the content type as of the newest POST.
         let row = ObjectRow {
             ts: meta.meta_ts,
@@ -253,7 +290,8 @@ impl Cluster {
             etag: meta.etag.clone(),
             content_type: meta.content_type.clone(),
         };
-        self.update_container(account, container, object, row).await;
+        self.update_container(account, container, object, row, &nodes)
+            .await;
         Ok(meta)
     }
 
@@ -285,15 +323,26 @@ impl Cluster {
                         etag: String::new(),
                         content_type: String::new(),
                     };
-                    self.update_container(a, c, o, row).await;
+                    self.update_container(a, c, o, row, &[Node::Local(dev.clone())])
+                        .await;
                 }
             }
         }
         removed
     }
 
-    /// Sends an object row to the container's replicas and the new stats on to the account.
-    async fn update_container(&self, account: &str, container: &str, object: &str, row: ObjectRow) {
+    /// Sends an object row to the container's replicas and the new stats on
+    /// to the account. A replica that cannot be reached is owed the row: it
+    /// is recorded as an async pending on `object_nodes` (the devices that
+    /// hold the object change), whose updater delivers it later.
+    pub async fn update_container(
+        &self,
+        account: &str,
+        container: &str,
+        object: &str,
+        row: ObjectRow,
+        object_nodes: &[Node],
+    ) {
         let place = self.primaries(account, Some(container), None);
         let writes = place
             .nodes
@@ -301,10 +350,30 @@ impl Cluster {
             .map(|d| d.container_row(place.part, account, container, object, row.clone()));
         let results = futures::future::join_all(writes).await;
         let mut newest = None;
+        let mut failed = 0;
         for r in results {
             match r {
                 Ok(info) => newest = Some(info),
-                Err(e) => warn!(account, container, "container update failed: {e}"),
+                Err(e) => {
+                    failed += 1;
+                    warn!(account, container, "container update failed: {e}");
+                }
+            }
+        }
+        if failed > 0 || place.nodes.len() < place.replicas {
+            let update = PendingUpdate {
+                account: account.to_string(),
+                container: container.to_string(),
+                object: object.to_string(),
+                row,
+            };
+            let records = object_nodes
+                .iter()
+                .map(|n| n.record_pending(update.clone()));
+            for r in futures::future::join_all(records).await {
+                if let Err(e) = r {
+                    warn!(account, container, "cannot record async pending: {e}");
+                }
             }
         }
         if let Some(info) = newest {
@@ -312,53 +381,4 @@ impl Cluster {
                 .await;
         }
     }
-}
-
-/// Streams `len` bytes of a data file from `offset`; when `verify` holds the
-/// BLAKE3 of the whole body (a full read), a mismatch ends the stream with an
-/// error so the response is aborted rather than completed with bad bytes.
-pub fn file_stream(path: PathBuf, offset: u64, len: u64, verify: Option<String>) -> BodyStream {
-    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
-    tokio::task::spawn_blocking(move || {
-        let run = || -> io::Result<()> {
-            let mut file = std::fs::File::open(&path)?;
-            file.seek(SeekFrom::Start(offset))?;
-            let mut left = len;
-            let mut hasher = verify.as_ref().map(|_| blake3::Hasher::new());
-            while left > 0 {
-                let n = left.min(READ_CHUNK as u64) as usize;
-                let mut buf = vec![0u8; n];
-                file.read_exact(&mut buf)?;
-                left -= n as u64;
-                if let Some(h) = hasher.as_mut() {
-                    h.update(&buf);
-                }
-                if left == 0 {
-                    if let (Some(h), Some(want)) = (hasher.take(), verify.as_ref()) {
-                        if h.finalize().to_hex().as_str() != want {
-                            return Err(io::Error::new(
-                                io::ErrorKind::InvalidData,
-                                "object checksum mismatch",
-                            ));
-                        }
-                    }
-                }
-                if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-                    return Ok(());
-                }
-            }
-            Ok(())
-        };
-        if let Err(e) = run() {
-            warn!(path = %path.display(), "object read failed: {e}");
-            let _ = tx.blocking_send(Err(e));
-        }
-    });
-    Box::pin(tokio_stream_from(rx))
-}
-
-fn tokio_stream_from(
-    mut rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
-) -> impl futures::Stream<Item = io::Result<Bytes>> {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }

@@ -6,21 +6,18 @@
 //! declared length and ETag, so a failed upload leaves nothing visible.
 
 use std::io;
-use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use openssl::hash::{Hasher, MessageDigest};
 
 use super::{tally, Placement, ProxyError, INLINE_MAX};
+use crate::node::{Node, Upload};
 use crate::store::record::{ObjectMeta, Placement as Where};
-use crate::store::upload::{FileUpload, DIRECT_ALIGN};
-use crate::store::DeviceStore;
+use crate::store::upload::aligned_buffer;
 
-/// A request body as a stream of chunks.
-pub type BodyStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+pub use crate::store::stream::BodyStream;
 
 /// How long the proxy waits for the next chunk of a body (Swift's client_timeout).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -87,14 +84,21 @@ async fn next_chunk(body: &mut BodyStream) -> Result<Option<Bytes>, ProxyError> 
     }
 }
 
-/// Reads `body` and stores it as `template` on the placement's primaries.
-/// Returns the stored metadata and the versions it replaced.
+/// What a successful upload stored.
+pub struct Stored {
+    pub meta: ObjectMeta,
+    /// The devices that hold the new version.
+    pub nodes: Vec<Node>,
+}
+
+/// Reads `body` and stores it as `template` on the placement's primaries
+/// (handoffs standing in for failed ones).
 pub async fn store(
     place: &Placement,
     spec: &BodySpec,
     template: ObjectMeta,
     mut body: BodyStream,
-) -> Result<(ObjectMeta, Vec<Option<ObjectMeta>>), ProxyError> {
+) -> Result<Stored, ProxyError> {
     if spec.content_length.is_some_and(|l| l > spec.max_size) {
         return Err(ProxyError::TooLarge);
     }
@@ -116,17 +120,17 @@ pub async fn store(
         meta.placement = Where::Inline;
         let body = head.freeze();
         let results = write_inline(place, &meta, &body).await;
-        let old = tally(results, place.quorum())?;
-        return Ok((meta, old));
+        let nodes = tally(results, place.quorum())?;
+        return Ok(Stored { meta, nodes });
     }
-    let (devices, mut pipes) = open_pipes(place)?;
-    let mut senders: Vec<_> = pipes.iter_mut().map(|p| p.0.take()).collect();
+    let mut uploads = open_uploads(place)?;
+    let mut senders: Vec<_> = uploads.iter_mut().map(|(_, u)| u.sender.take()).collect();
     // Digests run on a blocking thread of their own, beside the file writers,
     // so MD5 (the slowest step) neither blocks the runtime nor the fan-out.
     let (hash_tx, hash_thread) = digest_pipe(Digests::new());
     let quorum = place.quorum();
     let mut len = 0u64;
-    let mut pending = aligned_piece();
+    let mut pending = aligned_buffer(FAN_OUT_CHUNK);
     let mut first = Some(head.freeze());
     loop {
         let chunk = match first.take() {
@@ -154,7 +158,7 @@ pub async fn store(
             pending.extend_from_slice(&data[..take]);
             data = &data[take..];
             if pending.len() == FAN_OUT_CHUNK {
-                let piece = std::mem::replace(&mut pending, aligned_piece()).freeze();
+                let piece = std::mem::replace(&mut pending, aligned_buffer(FAN_OUT_CHUNK)).freeze();
                 send_piece(&hash_tx, &mut senders, piece, quorum).await?;
             }
         }
@@ -166,31 +170,17 @@ pub async fn store(
     let mut meta = digests.finish(spec, template)?;
     meta.placement = Where::File;
     drop(senders);
-    let commits = pipes.into_iter().zip(devices).map(|((_, handle), dev)| {
+    let commits = uploads.into_iter().map(|(node, upload)| {
         let meta = meta.clone();
-        let hash = place.hash;
-        let part = place.part;
-        async move {
-            let upload = handle.await.map_err(io::Error::other)??;
-            dev.put_file_object(part, hash, meta, upload).await
-        }
+        async move { upload.commit(meta).await.map(|_| node) }
     });
     let results = futures::future::join_all(commits).await;
-    let old = tally(results, place.quorum())?;
-    Ok((meta, old))
+    let nodes = tally(results, place.quorum())?;
+    Ok(Stored { meta, nodes })
 }
 
 /// Size of the pieces a large body is fanned out in.
 const FAN_OUT_CHUNK: usize = 1024 * 1024;
-
-/// An empty buffer of `FAN_OUT_CHUNK` bytes whose start is aligned for `O_DIRECT`.
-fn aligned_piece() -> BytesMut {
-    let mut buf = BytesMut::with_capacity(FAN_OUT_CHUNK + DIRECT_ALIGN);
-    let off = buf.as_ptr().align_offset(DIRECT_ALIGN);
-    buf.resize(off, 0);
-    let _ = buf.split_to(off);
-    buf
-}
 
 /// Sends one piece to the digest thread and every live file pipe.
 async fn send_piece(
@@ -224,65 +214,60 @@ fn digest_pipe(
     (tx, handle)
 }
 
-/// Writes an inline object to every primary, replacing failed ones by handoffs.
+/// Writes an inline object to every primary, replacing failed ones by
+/// handoffs; answers the device that took each replica.
 async fn write_inline(
     place: &Placement,
     meta: &ObjectMeta,
     body: &Bytes,
-) -> Vec<Result<Option<ObjectMeta>, crate::store::StoreError>> {
-    let writes = place
-        .nodes
-        .iter()
-        .map(|dev| dev.put_object(place.part, place.hash, meta.clone(), body.clone()));
+) -> Vec<Result<Node, crate::store::StoreError>> {
+    let writes = place.nodes.iter().map(|node| async move {
+        node.put_object(place.part, place.hash, meta.clone(), body.clone())
+            .await
+            .map(|_| node.clone())
+    });
     let mut results = futures::future::join_all(writes).await;
     let mut handoffs = place.handoffs.iter();
     for r in results.iter_mut() {
         while matches!(r, Err(e) if !matches!(e, crate::store::StoreError::Conflict)) {
-            let Some(dev) = handoffs.next() else { break };
-            *r = dev
+            let Some(node) = handoffs.next() else { break };
+            *r = node
                 .put_object(place.part, place.hash, meta.clone(), body.clone())
-                .await;
+                .await
+                .map(|_| node.clone());
         }
     }
     results
 }
 
-type Pipe = (
-    Option<tokio::sync::mpsc::Sender<Bytes>>,
-    tokio::task::JoinHandle<io::Result<FileUpload>>,
-);
-
-/// Opens a temporary data file on each primary (a handoff where a primary cannot).
-fn open_pipes(place: &Placement) -> Result<(Vec<Arc<DeviceStore>>, Vec<Pipe>), ProxyError> {
-    let mut devices = Vec::new();
-    let mut pipes = Vec::new();
+/// Opens an upload on each primary (a handoff where a primary cannot).
+fn open_uploads(place: &Placement) -> Result<Vec<(Node, Upload)>, ProxyError> {
+    let mut uploads = Vec::new();
     let mut handoffs = place.handoffs.iter();
-    for dev in &place.nodes {
-        let mut candidate = Some(dev);
-        while let Some(d) = candidate {
+    for node in &place.nodes {
+        let mut candidate = Some(node);
+        while let Some(n) = candidate {
             // The first replica goes through the page cache, so fresh objects
             // are read from memory; the others bypass it (see store::upload).
-            match d.start_upload(!pipes.is_empty()) {
+            match n.open_upload(place.part, place.hash, !uploads.is_empty()) {
                 Ok(upload) => {
-                    let (tx, handle) = upload.into_pipe();
-                    devices.push(d.clone());
-                    pipes.push((Some(tx), handle));
+                    uploads.push((n.clone(), upload));
                     break;
                 }
                 Err(e) => {
-                    tracing::warn!(device = d.id, "cannot start upload: {e}");
+                    tracing::warn!(device = n.id(), "cannot start upload: {e}");
                     candidate = handoffs.next();
                 }
             }
         }
     }
-    if pipes.len() < place.quorum() {
+    if uploads.len() < place.quorum() {
         return Err(ProxyError::Quorum {
-            ok: pipes.len(),
+            ok: uploads.len(),
             needed: place.quorum(),
         });
     }
-    Ok((devices, pipes))
+    Ok(uploads)
 }
 
 /// Sends a chunk to every live pipe; a pipe whose writer failed is dropped.

@@ -10,7 +10,7 @@ use super::record;
 use super::StoreError;
 
 /// Swift's listing parameters.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct ListParams {
     pub prefix: String,
     pub delimiter: Option<String>,
@@ -21,7 +21,7 @@ pub struct ListParams {
 }
 
 /// A listing entry: a row or a rolled-up subdirectory.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Entry<T> {
     Row(String, T),
     Subdir(String),

@@ -10,8 +10,10 @@ pub mod device;
 pub mod keys;
 pub mod listing;
 pub mod merge;
+pub mod pending;
 pub mod record;
 pub mod scan;
+pub mod stream;
 pub mod upload;
 pub mod writer;
 

@@ -64,6 +64,27 @@ pub fn key_partition(key: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(key.get(1..5)?.try_into().ok()?))
 }
 
+fn object_hash(key: &[u8]) -> Result<[u8; 16], StoreError> {
+    key.get(5..21)
+        .and_then(|h| h.try_into().ok())
+        .ok_or(StoreError::Corrupt)
+}
+
+/// For a replicated object record whose body lives in a data file: its
+/// partition, hash and metadata (the body must travel with the record).
+pub fn replica_body(
+    key: &[u8],
+    raw: &[u8],
+) -> Result<Option<(u32, [u8; 16], record::ObjectMeta)>, StoreError> {
+    if key.first() != Some(&b'o') {
+        return Ok(None);
+    }
+    let part = key_partition(key).ok_or(StoreError::Corrupt)?;
+    let hash = object_hash(key)?;
+    let (meta, _) = record::decode_object(raw).ok_or(StoreError::Corrupt)?;
+    Ok((meta.placement == Placement::File && !meta.deleted).then_some((part, hash, meta)))
+}
+
 /// Copies the first `size` bytes of a data file (its body) into an upload.
 fn copy_body(
     from: &std::path::Path,
@@ -114,6 +135,28 @@ impl DeviceStore {
         .await
     }
 
+    /// How many live (not deleted) object versions the device indexes.
+    pub async fn object_count(&self) -> Result<u64, StoreError> {
+        let db = self.db.clone();
+        spawn_blocking(move || {
+            let mut n = 0;
+            let mut it = db.raw_iterator();
+            it.seek(b"o");
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                if k.first() != Some(&b'o') {
+                    break;
+                }
+                if record::decode_object(v).is_some_and(|(m, _)| !m.deleted) {
+                    n += 1;
+                }
+                it.next();
+            }
+            it.status()?;
+            Ok(n)
+        })
+        .await
+    }
+
     /// Every record of a partition with its version.
     pub async fn partition_summary(&self, part: u32) -> Result<Summary, StoreError> {
         let db = self.db.clone();
@@ -152,31 +195,46 @@ impl DeviceStore {
         raw: &[u8],
         source: &DeviceStore,
     ) -> Result<u64, StoreError> {
+        let upload = match replica_body(key, raw)? {
+            Some((part, hash, meta)) => {
+                let upload = self.start_upload(true)?;
+                let from = source.data_path(part, &hash, meta.ts);
+                let size = meta.size;
+                Some(spawn_blocking(move || copy_body(&from, size, upload)).await?)
+            }
+            None => None,
+        };
+        self.apply_received(key, raw, upload).await
+    }
+
+    /// Applies a record received from another replica, with its body in
+    /// `upload` when it is a data-file object (see `replica_body`).
+    pub async fn apply_received(
+        &self,
+        key: &[u8],
+        raw: &[u8],
+        upload: Option<FileUpload>,
+    ) -> Result<u64, StoreError> {
         let part = key_partition(key).ok_or(StoreError::Corrupt)?;
         match key.first() {
             Some(b'o') => {
-                let hash: [u8; 16] = key
-                    .get(5..21)
-                    .and_then(|h| h.try_into().ok())
-                    .ok_or(StoreError::Corrupt)?;
+                let hash = object_hash(key)?;
                 let (meta, off) = record::decode_object(raw).ok_or(StoreError::Corrupt)?;
-                let moved = if meta.placement == Placement::File && !meta.deleted {
-                    meta.size
-                } else {
-                    (raw.len() - off) as u64
-                };
-                let result = if meta.placement == Placement::File && !meta.deleted {
-                    let upload = self.start_upload(true)?;
-                    let from = source.data_path(part, &hash, meta.ts);
-                    let size = meta.size;
-                    let upload = spawn_blocking(move || copy_body(&from, size, upload)).await?;
-                    self.put_file_object(part, hash, meta, upload).await
-                } else {
-                    self.put_object(part, hash, meta, Bytes::copy_from_slice(&raw[off..]))
+                let result = match (replica_body(key, raw)?, upload) {
+                    (Some(_), Some(upload)) => {
+                        let moved = meta.size;
+                        self.put_file_object(part, hash, meta, upload)
+                            .await
+                            .map(|_| moved)
+                    }
+                    (Some(_), None) => return Err(StoreError::Corrupt),
+                    (None, _) => self
+                        .put_object(part, hash, meta, Bytes::copy_from_slice(&raw[off..]))
                         .await
+                        .map(|_| (raw.len() - off) as u64),
                 };
                 match result {
-                    Ok(_) => Ok(moved),
+                    Ok(moved) => Ok(moved),
                     Err(StoreError::Conflict) => Ok(0),
                     Err(e) => Err(e),
                 }

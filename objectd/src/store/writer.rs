@@ -21,7 +21,7 @@ use crate::timestamp::Timestamp;
 const MAX_BATCH: usize = 512;
 
 /// A change to a container's own record.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub enum ContainerChange {
     /// Create (or re-create) the container, or update metadata if it exists.
     Put {
@@ -39,7 +39,7 @@ pub enum ContainerChange {
 }
 
 /// Metadata replacing an object's user metadata (Swift's POST).
-#[derive(Debug)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ObjectPost {
     pub ts: Timestamp,
     pub content_type: Option<String>,

@@ -71,7 +71,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     info!(addr = %object_addr, "object service listening");
     let shutdown = CancellationToken::new();
     common::shutdown::cancel_on_signal(shutdown.clone());
-    let mut object = tokio::spawn(objectd::run(object_cfg, listener, shutdown.clone()));
+    let listeners = objectd::Listeners {
+        proxy: Some(listener),
+        storage: None,
+    };
+    let mut object = tokio::spawn(objectd::run(object_cfg, listeners, shutdown.clone()));
     tokio::select! {
         answered = openrc::wait_until_answering(object_addr) => {
             answered?;

@@ -14,7 +14,7 @@ use super::range::{self, Ranges};
 use super::{add_stored_headers, conditional, header, proxy_error, Target};
 use crate::api::response::{self, Resp};
 use crate::api::App;
-use crate::proxy::object::{file_stream, Found, ObjectBody};
+use crate::proxy::object::Found;
 use crate::proxy::put::{BodySpec, BodyStream};
 use crate::proxy::ProxyError;
 use crate::store::record::ObjectMeta;
@@ -300,7 +300,7 @@ async fn copy(
         max_size: app.cluster.max_object_size,
     };
     let src_last_modified = found.meta.meta_ts.http_date();
-    let body = full_body(found);
+    let body = found.body();
     match app.cluster.put_object(dc, dobj, meta, &spec, body).await {
         Ok(meta) => {
             let mut resp = created(&meta);
@@ -318,22 +318,9 @@ async fn copy(
     }
 }
 
-/// The whole body of a found object, checksum verified.
-fn full_body(found: Found) -> BodyStream {
-    match found.body {
-        ObjectBody::Inline(b) => Box::pin(futures::stream::iter([Ok(b)])),
-        ObjectBody::File(path) => file_stream(path, 0, found.meta.size, Some(found.meta.blake3)),
-    }
-}
-
 /// A slice of a found object's body.
 fn slice_body(found: &Found, start: u64, end_inclusive: u64) -> BodyStream {
-    match &found.body {
-        ObjectBody::Inline(b) => Box::pin(futures::stream::iter([Ok(
-            b.slice(start as usize..=end_inclusive as usize)
-        )])),
-        ObjectBody::File(path) => file_stream(path.clone(), start, end_inclusive - start + 1, None),
-    }
+    found.body_range(start, end_inclusive - start + 1)
 }
 
 async fn get(
@@ -371,7 +358,7 @@ async fn get(
         Ranges::Full => {
             let mut r = response::with_body(StatusCode::OK, &meta.content_type, Bytes::new());
             if !head {
-                *r.body_mut() = response::streamed(full_body_ref(&found));
+                *r.body_mut() = response::streamed(found.body());
             }
             response::set(&mut r, "content-length", &meta.size.to_string());
             r
@@ -405,18 +392,6 @@ async fn get(
     }
     add_stored_headers(&mut resp, &meta.headers);
     resp
-}
-
-fn full_body_ref(found: &Found) -> BodyStream {
-    match &found.body {
-        ObjectBody::Inline(b) => Box::pin(futures::stream::iter([Ok(b.clone())])),
-        ObjectBody::File(path) => file_stream(
-            path.clone(),
-            0,
-            found.meta.size,
-            Some(found.meta.blake3.clone()),
-        ),
-    }
 }
 
 /// A `multipart/byteranges` answer for several ranges.
