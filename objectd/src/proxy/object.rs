@@ -295,8 +295,8 @@ impl Cluster {
         Ok(meta)
     }
 
-    /// Removes expired objects from this host's devices and their listings;
-    /// returns how many were removed.
+    /// Replaces expired objects on this host's devices by tombstones
+    /// (removing their data) and drops them from listings; returns how many.
     pub async fn expire_objects(&self, limit: usize) -> usize {
         let now = Timestamp::now_secs();
         let mut removed = 0;
@@ -309,15 +309,31 @@ impl Cluster {
                 }
             };
             for (part, hash, ts) in expired {
-                let Ok(Some(meta)) = dev.purge_object(part, hash, ts).await else {
+                let Ok(Some(stored)) = dev.get_object(part, hash).await else {
                     continue;
                 };
-                removed += 1;
+                let meta = stored.meta;
+                if meta.ts != ts || meta.deleted {
+                    continue;
+                }
+                // Every replica's host expires its own copy with the same
+                // tombstone (its time follows from the object), so replicas
+                // agree without replication traffic, as Swift's expirer's
+                // DELETE with X-If-Delete-At.
+                let at = Timestamp::from_secs(meta.delete_at.unwrap_or(0))
+                    .max(Timestamp(meta.newest().0 + 1));
+                let tombstone = ObjectMeta::tombstone(meta.path.clone(), at);
+                match dev.put_object(part, hash, tombstone, Bytes::new()).await {
+                    Ok(_) => removed += 1,
+                    Err(e) => {
+                        warn!(device = dev.id, "cannot expire object: {e}");
+                        continue;
+                    }
+                }
                 let mut parts = meta.path.splitn(3, '/');
                 if let (Some(a), Some(c), Some(o)) = (parts.next(), parts.next(), parts.next()) {
-                    let at = Timestamp::from_secs(meta.delete_at.unwrap_or(0));
                     let row = ObjectRow {
-                        ts: at.max(Timestamp(meta.ts.0 + 1)),
+                        ts: at,
                         deleted: true,
                         size: 0,
                         etag: String::new(),
