@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a fresh Debian machine: clang
-# and libclang (RocksDB's bindings) and a Python venv with the real Swift
+# and libclang (RocksDB's bindings), libnbd's and QEMU's tools (the NBD
+# clients the block tests drive) and a Python venv with the real Swift
 # clients. Idempotent; quick when everything is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,9 +9,12 @@ cd "$(dirname "$0")/.."
 VENV="${CAIRN_VENV:-/var/tmp/cairn-venv}"
 
 need_apt=()
-for pkg in clang libclang-dev pkg-config libssl-dev python3-venv; do
+for pkg in clang libclang-dev pkg-config libssl-dev python3-venv libnbd-bin; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+# qemu-img/qemu-io: any installed qemu-utils will do (this machine's comes
+# from bookworm-backports; a plain one is installed only if none is).
+command -v qemu-img >/dev/null 2>&1 || need_apt+=(qemu-utils)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "== installing ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive

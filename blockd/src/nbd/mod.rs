@@ -1,0 +1,97 @@
+//! The NBD server: fixed newstyle handshake with `NO_ZEROES`, option
+//! haggling (`handshake.rs`) and the transmission phase (`transmission.rs`):
+//! pipelined requests answered out of order, simple or structured replies,
+//! `base:allocation` block status. Every export name is looked up in
+//! `Exports`; `NBD_OPT_LIST` reveals none of them, as export names are
+//! capabilities.
+
+pub mod handshake;
+pub mod proto;
+pub mod transmission;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn};
+
+use crate::device::BlockDevice;
+
+/// A device served under a name.
+#[derive(Clone)]
+pub struct Export {
+    pub device: Arc<dyn BlockDevice>,
+    pub read_only: bool,
+    pub description: String,
+}
+
+/// The exports a server answers for, by name.
+#[derive(Default)]
+pub struct Exports {
+    by_name: RwLock<HashMap<String, Export>>,
+}
+
+impl Exports {
+    pub fn insert(&self, name: String, export: Export) {
+        self.by_name
+            .write()
+            .expect("exports lock never poisoned")
+            .insert(name, export);
+    }
+
+    /// Stops serving a name to new connections.
+    pub fn remove(&self, name: &str) -> Option<Export> {
+        self.by_name
+            .write()
+            .expect("exports lock never poisoned")
+            .remove(name)
+    }
+
+    pub fn get(&self, name: &str) -> Option<Export> {
+        self.by_name
+            .read()
+            .expect("exports lock never poisoned")
+            .get(name)
+            .cloned()
+    }
+}
+
+/// Accepts NBD connections until `shutdown`; each runs on its own task,
+/// so a misbehaving client only ever loses its own connection.
+pub async fn serve(listener: TcpListener, exports: Arc<Exports>, shutdown: CancellationToken) {
+    let tracker = TaskTracker::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    warn!("accept failed: {e}");
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let exports = exports.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let (read, write) = stream.into_split();
+            let mut read = tokio::io::BufReader::with_capacity(256 * 1024, read);
+            let mut write = tokio::io::BufWriter::new(write);
+            match handshake::negotiate(&mut read, &mut write, &exports).await {
+                Ok(Some(session)) => {
+                    debug!(%peer, export = %session.name, "transmission starts");
+                    if let Err(e) = transmission::run(read, write, session, shutdown).await {
+                        debug!(%peer, "connection ended: {e}");
+                    }
+                }
+                Ok(None) => debug!(%peer, "client left during the handshake"),
+                Err(e) => debug!(%peer, "handshake failed: {e}"),
+            }
+        });
+    }
+    tracker.close();
+    tracker.wait().await;
+}

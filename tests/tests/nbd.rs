@@ -1,0 +1,392 @@
+//! System tests of blockd's NBD server: the real `blockd` binary on
+//! loopback, driven by libnbd's tools (`nbdinfo`, `nbdcopy`), QEMU's
+//! (`qemu-img`, `qemu-io`) and a raw client for what tools do not send
+//! (refused options, bad requests, pipelining).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cairn_tests::random_bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const SIZE: u64 = 64 * 1024 * 1024;
+
+/// A running `blockd serve` with a writable export `vol` and a read-only
+/// export `ro`, each a sparse file in a temporary directory.
+struct Blockd {
+    dir: tempfile::TempDir,
+    addr: SocketAddr,
+    child: Child,
+}
+
+impl Blockd {
+    async fn start() -> Blockd {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port");
+        let config = dir.path().join("blockd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[blockd]\nnbd_bind = \"{addr}\"\n\
+                 [[blockd.exports]]\nname = \"vol\"\npath = \"{}\"\nsize = {SIZE}\ndescription = \"a test volume\"\n\
+                 [[blockd.exports]]\nname = \"ro\"\npath = \"{}\"\nsize = {SIZE}\nread_only = true\n",
+                dir.path().join("vol.img").display(),
+                dir.path().join("ro.img").display()
+            ),
+        )
+        .expect("write config");
+        let bin = cairn_tests::cairn_bin().with_file_name("blockd");
+        let log = std::fs::File::create(dir.path().join("blockd.log")).expect("log");
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn blockd");
+        let started = Instant::now();
+        while TcpStream::connect(addr).await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "blockd did not listen"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Blockd { dir, addr, child }
+    }
+
+    fn uri(&self, export: &str) -> String {
+        format!("nbd://{}/{export}", self.addr)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for Blockd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a tool; panics with its output unless it succeeds; answers stdout.
+fn tool(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {cmd}: {e} (scripts/install-deps.sh installs it)"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn write_file(path: &Path, data: &[u8]) -> String {
+    std::fs::write(path, data).expect("write file");
+    path.to_str().expect("utf-8 path").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nbdinfo_sees_the_negotiated_features_and_no_export_names() {
+    let b = Blockd::start().await;
+    let info: serde_json::Value =
+        serde_json::from_str(&tool("nbdinfo", &["--json", &b.uri("vol")])).expect("json");
+    assert_eq!(info["protocol"], "newstyle-fixed");
+    assert_eq!(info["TLS"], false);
+    let export = &info["exports"][0];
+    assert_eq!(export["export-size"], SIZE);
+    assert_eq!(export["description"], "a test volume");
+    for flag in [
+        "can_flush",
+        "can_fua",
+        "can_trim",
+        "can_zero",
+        "can_fast_zero",
+        "can_multi_conn",
+        "can_df",
+        "can_cache",
+    ] {
+        assert_eq!(export[flag], true, "{flag}");
+    }
+    assert_eq!(export["is_read_only"], false);
+    assert_eq!(export["block_size_preferred"], 4096);
+    assert_eq!(export["block_size_maximum"], 32 * 1024 * 1024);
+    assert!(export["contexts"]
+        .as_array()
+        .expect("contexts")
+        .iter()
+        .any(|c| c == "base:allocation"));
+    let ro: serde_json::Value =
+        serde_json::from_str(&tool("nbdinfo", &["--json", &b.uri("ro")])).expect("json");
+    assert_eq!(ro["exports"][0]["is_read_only"], true);
+    // Listing reveals no names: an export name is a capability.
+    let listed = tool(
+        "nbdinfo",
+        &["--list", "--json", &format!("nbd://{}", b.addr)],
+    );
+    let listed: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    assert_eq!(
+        listed["exports"].as_array().map(Vec::len),
+        Some(0),
+        "{listed}"
+    );
+    let unknown = Command::new("nbdinfo")
+        .arg(b.uri("no-such-volume"))
+        .output()
+        .expect("nbdinfo");
+    assert!(!unknown.status.success(), "unknown export must be refused");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn data_round_trips_through_nbdcopy_and_qemu() {
+    let b = Blockd::start().await;
+    let data = random_bytes(12 * 1024 * 1024 + 4096);
+    let src = write_file(&b.path("src.bin"), &data);
+    tool("nbdcopy", &[&src, &b.uri("vol")]);
+    let out = b.path("out.bin");
+    tool("nbdcopy", &[&b.uri("vol"), out.to_str().expect("utf-8")]);
+    let back = std::fs::read(&out).expect("read copy");
+    assert_eq!(back.len() as u64, SIZE);
+    assert!(
+        back[..data.len()] == data[..],
+        "bytes differ after a round trip"
+    );
+    assert!(
+        back[data.len()..].iter().all(|b| *b == 0),
+        "unwritten tail reads as zeros"
+    );
+    // QEMU's block layer agrees, through its own NBD client.
+    let compared = tool(
+        "qemu-img",
+        &["compare", "-f", "raw", "-F", "raw", &src, &b.uri("vol")],
+    );
+    assert!(compared.contains("Images are identical"), "{compared}");
+    // Written ranges are data; the rest is a hole that reads as zeros.
+    let map: serde_json::Value =
+        serde_json::from_str(&tool("nbdinfo", &["--map", "--json", &b.uri("vol")])).expect("json");
+    let map = map.as_array().expect("extents");
+    assert_eq!(map[0]["offset"], 0);
+    assert_eq!(map[0]["type"], 0, "{map:?}");
+    let last = map.last().expect("an extent");
+    assert_eq!(last["type"], 3, "trailing hole: {map:?}");
+    // Discard a written range: it becomes a hole of zeros.
+    tool(
+        "qemu-io",
+        &["-f", "raw", "-c", "discard 0 1M", &b.uri("vol")],
+    );
+    tool(
+        "qemu-io",
+        &["-f", "raw", "-c", "read -P 0 0 1M", &b.uri("vol")],
+    );
+    let map: serde_json::Value =
+        serde_json::from_str(&tool("nbdinfo", &["--map", "--json", &b.uri("vol")])).expect("json");
+    assert_eq!(map[0]["type"], 3, "discarded range is a hole: {map:?}");
+    // Zeroing without a hole, and a pattern written with FUA, read back.
+    tool(
+        "qemu-io",
+        &[
+            "-f",
+            "raw",
+            "-c",
+            "write -z 2M 64k",
+            "-c",
+            "write -P 0xab -f 3M 64k",
+            &b.uri("vol"),
+        ],
+    );
+    tool(
+        "qemu-io",
+        &[
+            "-f",
+            "raw",
+            "-c",
+            "read -P 0 2M 64k",
+            "-c",
+            "read -P 0xab 3M 64k",
+            &b.uri("vol"),
+        ],
+    );
+}
+
+/// A raw client: handshake up to option haggling.
+async fn raw_connect(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let mut hello = [0u8; 18];
+    s.read_exact(&mut hello).await.expect("server greeting");
+    assert_eq!(&hello[..8], b"NBDMAGIC");
+    assert_eq!(&hello[8..16], b"IHAVEOPT");
+    assert_eq!(
+        u16::from_be_bytes([hello[16], hello[17]]),
+        3,
+        "fixed newstyle + no zeroes"
+    );
+    s.write_all(&3u32.to_be_bytes())
+        .await
+        .expect("client flags");
+    s
+}
+
+async fn send_option(s: &mut TcpStream, opt: u32, data: &[u8]) {
+    let mut m = b"IHAVEOPT".to_vec();
+    m.extend_from_slice(&opt.to_be_bytes());
+    m.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    m.extend_from_slice(data);
+    s.write_all(&m).await.expect("send option");
+}
+
+/// Reads one option reply: (option, reply type, data).
+async fn option_reply(s: &mut TcpStream) -> (u32, u32, Vec<u8>) {
+    let mut h = [0u8; 20];
+    s.read_exact(&mut h).await.expect("option reply");
+    assert_eq!(
+        u64::from_be_bytes(h[..8].try_into().unwrap()),
+        0x0003_e889_0455_65a9
+    );
+    let len = u32::from_be_bytes(h[16..20].try_into().unwrap()) as usize;
+    let mut data = vec![0u8; len];
+    s.read_exact(&mut data).await.expect("reply data");
+    (
+        u32::from_be_bytes(h[8..12].try_into().unwrap()),
+        u32::from_be_bytes(h[12..16].try_into().unwrap()),
+        data,
+    )
+}
+
+/// `NBD_OPT_GO` for `export` with no info requests; answers the final reply type.
+async fn go(s: &mut TcpStream, export: &str) -> u32 {
+    let mut d = (export.len() as u32).to_be_bytes().to_vec();
+    d.extend_from_slice(export.as_bytes());
+    d.extend_from_slice(&0u16.to_be_bytes());
+    send_option(s, 7, &d).await;
+    loop {
+        let (_, kind, _) = option_reply(s).await;
+        if kind != 3 {
+            return kind;
+        }
+    }
+}
+
+fn request(kind: u16, cookie: u64, offset: u64, len: u32) -> Vec<u8> {
+    let mut r = 0x2560_9513u32.to_be_bytes().to_vec();
+    r.extend_from_slice(&0u16.to_be_bytes());
+    r.extend_from_slice(&kind.to_be_bytes());
+    r.extend_from_slice(&cookie.to_be_bytes());
+    r.extend_from_slice(&offset.to_be_bytes());
+    r.extend_from_slice(&len.to_be_bytes());
+    r
+}
+
+/// Reads a simple reply: (error, cookie), then `data_len` bytes if no error.
+async fn simple_reply(s: &mut TcpStream, data_len: usize) -> (u32, u64, Vec<u8>) {
+    let mut h = [0u8; 16];
+    s.read_exact(&mut h).await.expect("simple reply");
+    assert_eq!(u32::from_be_bytes(h[..4].try_into().unwrap()), 0x6744_6698);
+    let err = u32::from_be_bytes(h[4..8].try_into().unwrap());
+    let cookie = u64::from_be_bytes(h[8..16].try_into().unwrap());
+    let mut data = vec![0u8; if err == 0 { data_len } else { 0 }];
+    s.read_exact(&mut data).await.expect("read data");
+    (err, cookie, data)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_options_and_bad_requests_get_protocol_errors() {
+    let b = Blockd::start().await;
+    let mut s = raw_connect(b.addr).await;
+    send_option(&mut s, 5, &[]).await; // STARTTLS
+    assert_eq!(
+        option_reply(&mut s).await.1,
+        0x8000_0002,
+        "STARTTLS: ERR_POLICY"
+    );
+    send_option(&mut s, 99, b"whatever").await;
+    assert_eq!(
+        option_reply(&mut s).await.1,
+        0x8000_0001,
+        "unknown option: ERR_UNSUP"
+    );
+    send_option(&mut s, 3, &[]).await; // LIST
+    assert_eq!(
+        option_reply(&mut s).await.1,
+        1,
+        "LIST: only an ACK, no names"
+    );
+    assert_eq!(
+        go(&mut s, "nope").await,
+        0x8000_0006,
+        "unknown export: ERR_UNKNOWN"
+    );
+    assert_eq!(go(&mut s, "vol").await, 1, "GO vol: ACK");
+
+    // Write, then a read beyond the end (EINVAL), then the connection still works.
+    let data = random_bytes(4096);
+    let mut w = request(1, 7, 8192, 4096);
+    w.extend_from_slice(&data);
+    s.write_all(&w).await.unwrap();
+    assert_eq!(simple_reply(&mut s, 0).await, (0, 7, vec![]));
+    s.write_all(&request(0, 8, SIZE - 10, 4096)).await.unwrap();
+    assert_eq!(
+        simple_reply(&mut s, 4096).await.0,
+        22,
+        "EINVAL beyond the end"
+    );
+    // Pipelined: sixteen reads in flight, each answered with its cookie.
+    let mut batch = Vec::new();
+    for c in 0..16u64 {
+        batch.extend_from_slice(&request(0, 100 + c, 8192, 4096));
+    }
+    s.write_all(&batch).await.unwrap();
+    let mut cookies = Vec::new();
+    for _ in 0..16 {
+        let (err, cookie, got) = simple_reply(&mut s, 4096).await;
+        assert_eq!(err, 0);
+        assert!(got == data, "read back what was written");
+        cookies.push(cookie);
+    }
+    cookies.sort();
+    assert_eq!(cookies, (100..116).collect::<Vec<_>>());
+
+    // A read-only export refuses writes with EPERM.
+    let mut r = raw_connect(b.addr).await;
+    assert_eq!(go(&mut r, "ro").await, 1);
+    let mut w = request(1, 1, 0, 512);
+    w.extend_from_slice(&[1u8; 512]);
+    r.write_all(&w).await.unwrap();
+    assert_eq!(
+        simple_reply(&mut r, 0).await.0,
+        1,
+        "EPERM on a read-only export"
+    );
+
+    // Garbage on one connection closes that connection only.
+    let mut bad = raw_connect(b.addr).await;
+    assert_eq!(go(&mut bad, "vol").await, 1);
+    bad.write_all(&[0xde; 28]).await.unwrap();
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(5), bad.read(&mut byte))
+        .await
+        .expect("server closes a connection that sent garbage");
+    assert!(matches!(closed, Ok(0) | Err(_)));
+    s.write_all(&request(0, 200, 8192, 4096)).await.unwrap();
+    let (err, cookie, got) = simple_reply(&mut s, 4096).await;
+    assert_eq!((err, cookie), (0, 200));
+    assert!(got == data, "the other connection is unharmed");
+    // A clean disconnect.
+    s.write_all(&request(2, 300, 0, 0)).await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut byte))
+        .await
+        .expect("server closes after DISC");
+    assert!(matches!(n, Ok(0) | Err(_)));
+}
