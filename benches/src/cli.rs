@@ -37,6 +37,31 @@ pub enum Command {
     Ring(RingArgs),
     /// Time for a `cairn up` all-in-one to rebuild a wiped device.
     Repair(RepairArgs),
+    /// Sequential MiB/s and random 4 KiB IOPS/latency of an NBD export.
+    Nbd(NbdArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct NbdArgs {
+    /// The export, as `nbd://host:port/name`
+    #[arg(long)]
+    pub uri: String,
+    /// Bytes the sequential phases cover (capped at the export size)
+    #[arg(long, default_value = "1GiB")]
+    pub span: String,
+    /// Seconds of each random-access phase
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
+}
+
+impl NbdArgs {
+    pub fn config(&self) -> Result<crate::nbd_bench::NbdConfig> {
+        crate::nbd_bench::NbdConfig::from_uri(
+            &self.uri,
+            parse_size(&self.span)?,
+            Duration::from_secs(self.seconds.max(1)),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,12 +1,14 @@
 //! `cairn-bench` library: a Swift v1 load generator. Modules: the HTTP
 //! client ([`swift_client`]), the object benchmark ([`object_bench`]), the
-//! ring rebalance benchmark ([`ring_bench`]), the device repair benchmark
+//! ring rebalance benchmark ([`ring_bench`]), the NBD benchmark
+//! ([`nbd_bench`]), the device repair benchmark
 //! ([`repair_bench`], driving a `cairn up` process through
 //! [`cairn_process`]), result reporting ([`report`]), the CLI ([`cli`]) and
 //! pure helpers ([`units`], [`stats`]).
 
 pub mod cairn_process;
 pub mod cli;
+pub mod nbd_bench;
 pub mod object_bench;
 pub mod repair_bench;
 pub mod report;

@@ -390,3 +390,35 @@ async fn refused_options_and_bad_requests_get_protocol_errors() {
         .expect("server closes after DISC");
     assert!(matches!(n, Ok(0) | Err(_)));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_nbd_benchmark_reports_every_figure() {
+    let b = Blockd::start().await;
+    let bench = cairn_tests::cairn_bin().with_file_name("cairn-bench");
+    let out = tool(
+        bench.to_str().expect("utf-8 path"),
+        &[
+            "nbd",
+            "--uri",
+            &b.uri("vol"),
+            "--span",
+            "16MiB",
+            "--seconds",
+            "1",
+        ],
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(out.lines().last().expect("a JSON line")).expect("json");
+    for figure in [
+        "nbd.seq_write_mib_per_s",
+        "nbd.seq_read_mib_per_s",
+        "nbd.randread_4k_qd1_ops_per_s",
+        "nbd.randread_4k_qd32_ops_per_s",
+        "nbd.write_4k_fua_qd1_ops_per_s",
+    ] {
+        assert!(
+            json[figure].as_f64().is_some_and(|v| v > 0.0),
+            "{figure}: {json}"
+        );
+    }
+}

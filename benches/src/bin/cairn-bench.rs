@@ -25,6 +25,16 @@ async fn main() -> ExitCode {
             println!("{}", report.json_line());
             result.map_or_else(|err| fail(&err), |()| ExitCode::SUCCESS)
         }
+        Command::Nbd(args) => {
+            let cfg = match args.config() {
+                Ok(cfg) => cfg,
+                Err(err) => return fail(&err),
+            };
+            let mut report = Report::echoing();
+            let result = benches::nbd_bench::run_nbd(&cfg, &mut report).await;
+            println!("{}", report.json_line());
+            result.map_or_else(|err| fail(&err), |()| ExitCode::SUCCESS)
+        }
         Command::Repair(args) => {
             let cfg = match args.config() {
                 Ok(cfg) => cfg,
