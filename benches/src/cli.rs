@@ -39,6 +39,35 @@ pub enum Command {
     Repair(RepairArgs),
     /// Sequential MiB/s and random 4 KiB IOPS/latency of an NBD export.
     Nbd(NbdArgs),
+    /// Erasure-coding encode and degraded-decode GiB/s on one core.
+    Ec(EcArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EcArgs {
+    /// Data fragments per segment
+    #[arg(long, default_value_t = 4)]
+    pub k: usize,
+    /// Parity fragments per segment
+    #[arg(long, default_value_t = 2)]
+    pub m: usize,
+    /// Segment size
+    #[arg(long, default_value = "1MiB")]
+    pub segment: String,
+    /// Seconds of each phase
+    #[arg(long, default_value_t = 3)]
+    pub seconds: u64,
+}
+
+impl EcArgs {
+    pub fn config(&self) -> Result<crate::ec_bench::EcConfig> {
+        Ok(crate::ec_bench::EcConfig {
+            k: self.k,
+            m: self.m,
+            segment_size: parse_size(&self.segment)? as usize,
+            duration: Duration::from_secs(self.seconds.max(1)),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Args)]

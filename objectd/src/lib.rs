@@ -7,6 +7,7 @@
 pub mod api;
 pub mod config;
 pub mod daemons;
+pub mod ec;
 pub mod node;
 pub mod proxy;
 pub mod ring;

@@ -25,6 +25,16 @@ async fn main() -> ExitCode {
             println!("{}", report.json_line());
             result.map_or_else(|err| fail(&err), |()| ExitCode::SUCCESS)
         }
+        Command::Ec(args) => {
+            let cfg = match args.config() {
+                Ok(cfg) => cfg,
+                Err(err) => return fail(&err),
+            };
+            let mut report = Report::echoing();
+            let result = benches::ec_bench::run_ec(&cfg, &mut report);
+            println!("{}", report.json_line());
+            result.map_or_else(|err| fail(&err), |()| ExitCode::SUCCESS)
+        }
         Command::Nbd(args) => {
             let cfg = match args.config() {
                 Ok(cfg) => cfg,
