@@ -19,6 +19,13 @@ use crate::device::{BlockDevice, Extent};
 
 /// Requests served at once per connection.
 const MAX_IN_FLIGHT: usize = 64;
+/// Reads up to this size run on the connection's worker thread.
+const INLINE_READ: u64 = 128 * 1024;
+
+fn multi_thread() -> bool {
+    tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+}
+
 /// Most block-status descriptors in one reply.
 const MAX_DESCRIPTORS: usize = 512;
 
@@ -149,9 +156,16 @@ async fn serve(session: &Session, req: Request, payload: Option<Vec<u8>>) -> Out
                 return Outcome::Error(EOVERFLOW, "read larger than advertised");
             }
             let whole = !session.structured || req.flags & CMD_FLAG_DF != 0;
-            blocking(dev, move |d| read(d, offset, len, whole))
-                .await
-                .map(Outcome::Read)
+            if len <= INLINE_READ && multi_thread() {
+                // Small reads are mostly page-cache hits: a hop to the
+                // blocking pool would cost more than the read itself.
+                tokio::task::block_in_place(|| read(dev.as_ref(), offset, len, whole))
+                    .map(Outcome::Read)
+            } else {
+                blocking(dev, move |d| read(d, offset, len, whole))
+                    .await
+                    .map(Outcome::Read)
+            }
         }
         CMD_WRITE => {
             let data = payload.unwrap_or_default();
