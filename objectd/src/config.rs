@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
 use crate::api::auth::UserConfig;
+use crate::api::s3::keys::S3KeyConfig;
 use crate::api::swift::constraints::MAX_FILE_SIZE;
 
 /// The `[objectd]` table of a config file.
@@ -41,6 +42,11 @@ pub struct FileConfig {
     pub reclaim_age_secs: u64,
     /// Users of the v1.0 auth.
     pub users: Vec<UserConfig>,
+    /// S3 access/secret key pairs (`[[objectd.s3_keys]]`).
+    pub s3_keys: Vec<S3KeyConfig>,
+    /// Domains under which `bucket.<domain>` addresses a bucket
+    /// (virtual-hosted-style S3).
+    pub s3_domains: Vec<String>,
 }
 
 impl Default for FileConfig {
@@ -59,6 +65,8 @@ impl Default for FileConfig {
             auditor_bytes_per_sec: 20 * 1024 * 1024,
             reclaim_age_secs: 7 * 86_400,
             users: Vec::new(),
+            s3_keys: Vec::new(),
+            s3_domains: vec!["localhost".to_string()],
         }
     }
 }
@@ -74,6 +82,8 @@ pub struct Config {
     pub token_ttl: Duration,
     pub daemons: crate::daemons::Settings,
     pub users: Vec<UserConfig>,
+    pub s3_keys: Vec<S3KeyConfig>,
+    pub s3_domains: Vec<String>,
 }
 
 impl FileConfig {
@@ -108,6 +118,19 @@ impl FileConfig {
                 bail!("invalid user entry for {}:{}", u.account, u.user);
             }
         }
+        let mut seen = std::collections::HashSet::new();
+        for k in &self.s3_keys {
+            if k.access_key.is_empty()
+                || k.secret_key.is_empty()
+                || k.account.is_empty()
+                || k.account.contains(['/', ':'])
+            {
+                bail!("invalid s3 key entry for {:?}", k.access_key);
+            }
+            if !seen.insert(k.access_key.as_str()) {
+                bail!("s3 access key {:?} is configured twice", k.access_key);
+            }
+        }
         Ok(Config {
             bind: self.bind,
             ring: self.ring,
@@ -124,6 +147,8 @@ impl FileConfig {
                 reclaim_age: Duration::from_secs(self.reclaim_age_secs),
             },
             users: self.users,
+            s3_keys: self.s3_keys,
+            s3_domains: self.s3_domains,
         })
     }
 }
@@ -148,5 +173,21 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.validate().is_err());
+        let key = |ak: &str| S3KeyConfig {
+            access_key: ak.into(),
+            secret_key: "s".into(),
+            account: "a".into(),
+            admin: true,
+        };
+        let twice = FileConfig {
+            s3_keys: vec![key("AK"), key("AK")],
+            ..Default::default()
+        };
+        assert!(twice.validate().is_err());
+        let cfg: FileConfig = toml::from_str(
+            "[[s3_keys]]\naccess_key = \"AK\"\nsecret_key = \"s\"\naccount = \"a\"\nadmin = true\n",
+        )
+        .expect("valid");
+        assert_eq!(cfg.validate().expect("valid").s3_keys, vec![key("AK")]);
     }
 }
