@@ -99,8 +99,13 @@ async fn serve(app: &App, req: Request<Incoming>) -> Result<Resp, S3Error> {
     let (parts, body) = req.into_parts();
     let query = swift::listing::query_pairs(parts.uri.query());
     let (bucket, key) = address(&parts, &app.s3.domains)?;
-    let signed = sigv4::parse(&query, &parts.headers)?
-        .ok_or_else(|| S3Error::access_denied("Anonymous access is not allowed"))?;
+    let signed = sigv4::parse(&query, &parts.headers)?.ok_or_else(|| {
+        if query.iter().any(|(k, _)| k == "AWSAccessKeyId") {
+            S3Error::invalid_request("Signature Version 2 is not supported; use AWS4-HMAC-SHA256")
+        } else {
+            S3Error::access_denied("Anonymous access is not allowed")
+        }
+    })?;
     let key_cfg = app
         .s3
         .keys

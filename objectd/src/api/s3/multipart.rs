@@ -272,7 +272,7 @@ pub async fn complete(
     };
     let segments = segments_container(r.bucket());
     let mut list = Vec::with_capacity(wanted.len());
-    for (i, (n, etag)) in wanted.iter().enumerate() {
+    for (n, etag) in &wanted {
         let (_, name, row) = stored
             .iter()
             .find(|(m, _, _)| m == n)
@@ -280,19 +280,20 @@ pub async fn complete(
         if !row.etag.eq_ignore_ascii_case(etag) {
             return Err(invalid_part());
         }
-        if i + 1 < wanted.len() && row.size < MIN_PART_SIZE {
-            return Err(S3Error::new(
-                "EntityTooSmall",
-                StatusCode::BAD_REQUEST,
-                "Your proposed upload is smaller than the minimum allowed object size.",
-            ));
-        }
         list.push(Segment {
             container: segments.clone(),
             object: name.clone(),
             size: row.size,
             etag: row.etag.clone(),
         });
+    }
+    let last = list.len() - 1;
+    if list[..last].iter().any(|s| s.size < MIN_PART_SIZE) {
+        return Err(S3Error::new(
+            "EntityTooSmall",
+            StatusCode::BAD_REQUEST,
+            "Your proposed upload is smaller than the minimum allowed object size.",
+        ));
     }
     let etags: Vec<&str> = list.iter().map(|s| s.etag.as_str()).collect();
     let etag = multipart_etag(&etags).ok_or_else(invalid_part)?;
