@@ -172,3 +172,34 @@ def test_s3_and_swift_see_the_same_objects(s3, bucket, admin_conn):
     s3.put_object(Bucket=bucket + "-sw", Key="k", Body=b"v")
     assert [o["name"] for o in admin_conn.get_container(bucket + "-sw")[1]] == ["k"]
     assert sorted(o["name"] for o in admin_conn.get_container(bucket)[1]) == ["from-s3", "from-swift"]
+
+
+def test_s3_key_pair_is_kept_and_added_to_older_data_dirs(cairn_factory):
+    import stat
+    server = cairn_factory()
+    rc1 = server.start()
+    creds = server.data_dir / "credentials.toml"
+    assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+    assert stat.S_IMODE(server.openrc_path.stat().st_mode) == 0o600
+    assert rc1["AWS_ACCESS_KEY_ID"] in creds.read_text()
+    assert rc1["AWS_ENDPOINT_URL"] == server.base_url
+    client(server).create_bucket(Bucket="kept")
+    assert server.stop() == 0
+    rc2 = server.start()
+    assert (rc2["AWS_ACCESS_KEY_ID"], rc2["AWS_SECRET_ACCESS_KEY"]) == (
+        rc1["AWS_ACCESS_KEY_ID"], rc1["AWS_SECRET_ACCESS_KEY"])
+    assert "kept" in [b["Name"] for b in client(server).list_buckets()["Buckets"]]
+    assert server.stop() == 0
+    # A data directory from before S3 has only the Swift key: it gains a pair.
+    old = "\n".join(l for l in creds.read_text().splitlines() if not l.startswith("s3_")) + "\n"
+    creds.write_text(old)
+    rc3 = server.start()
+    assert rc3["ST_KEY"] == rc1["ST_KEY"]
+    assert rc3["AWS_ACCESS_KEY_ID"] and rc3["AWS_ACCESS_KEY_ID"] != rc1["AWS_ACCESS_KEY_ID"]
+    assert rc3["AWS_ACCESS_KEY_ID"] in creds.read_text()
+    assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+    assert "kept" in [b["Name"] for b in client(server).list_buckets()["Buckets"]]
+    stale = client(server, access_key=rc1["AWS_ACCESS_KEY_ID"], secret_key=rc1["AWS_SECRET_ACCESS_KEY"])
+    with pytest.raises(ClientError) as e:
+        stale.list_buckets()
+    assert e.value.response["Error"]["Code"] == "InvalidAccessKeyId"
