@@ -392,3 +392,21 @@ def test_unimplemented_features_say_so(s3, bucket):
     assert [g["Permission"] for g in acl["Grants"]] == ["FULL_CONTROL"]
     s3.put_object(Bucket=bucket, Key="priv", Body=b"x", ACL="private")
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["k", "priv"]
+
+
+def test_replacing_a_multipart_object_removes_its_parts(s3, bucket, admin_conn):
+    def segments():
+        return sorted(o["name"] for o in admin_conn.get_container(bucket + "+segments")[1])
+
+    first = [os.urandom(5 * MiB), b"one"]
+    upload_id, done = upload_parts(s3, bucket, "obj", first)
+    s3.complete_multipart_upload(Bucket=bucket, Key="obj", UploadId=upload_id, MultipartUpload={"Parts": done})
+    assert segments() == [f"obj/{upload_id}/00001", f"obj/{upload_id}/00002"]
+    second = [os.urandom(5 * MiB), b"two"]
+    upload2, done2 = upload_parts(s3, bucket, "obj", second)
+    s3.complete_multipart_upload(Bucket=bucket, Key="obj", UploadId=upload2, MultipartUpload={"Parts": done2})
+    assert segments() == [f"obj/{upload2}/00001", f"obj/{upload2}/00002"]
+    assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == b"".join(second)
+    s3.put_object(Bucket=bucket, Key="obj", Body=b"plain now")
+    assert segments() == []
+    assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == b"plain now"

@@ -305,11 +305,18 @@ pub async fn complete(
         marker.headers.clone(),
     );
     let manifest = Manifest::new(list);
+    let replaced: Vec<Segment> = object::manifest_segments(app, &r.account, r.bucket(), r.key())
+        .await
+        .into_iter()
+        .filter(|s| !manifest.segments.contains(s))
+        .collect();
     app.cluster
         .put_manifest(r.bucket(), r.key(), meta, &manifest, &etag)
         .await
         .map_err(|e| S3Error::from_proxy(e, S3Error::no_such_bucket))?;
-    // The upload is done: its marker and the parts not used go.
+    // The upload is done: its marker, the parts not used and the parts of
+    // the object it replaced go.
+    object::delete_segments(app, &r.account, replaced).await;
     let _ = app
         .cluster
         .delete_object(&r.account, &segments, &marker_name(r.key(), upload_id))

@@ -16,6 +16,7 @@ use crate::api::response::{self, Resp};
 use crate::api::swift::range::{self, Ranges};
 use crate::api::swift::{conditional, header};
 use crate::api::App;
+use crate::proxy::manifest::Segment;
 use crate::proxy::put::{BodySpec, BodyStream};
 use crate::proxy::ProxyError;
 use crate::store::record::ObjectMeta;
@@ -170,7 +171,14 @@ pub async fn put(app: &App, r: &S3Request, body: Incoming) -> Result<Resp, S3Err
         r.header("content-type"),
         stored_headers(&r.parts.headers)?,
     );
-    let meta = store_body(app, r, r.bucket(), r.key(), meta, body).await?;
+    // The version replaced may be a multipart object whose parts must go;
+    // it is looked up while the body streams in.
+    let (replaced, stored) = tokio::join!(
+        manifest_segments(app, &r.account, r.bucket(), r.key()),
+        store_body(app, r, r.bucket(), r.key(), meta, body)
+    );
+    let meta = stored?;
+    delete_segments(app, &r.account, replaced).await;
     let mut resp = response::empty(StatusCode::OK);
     response::set(&mut resp, "etag", &format!("\"{}\"", meta.etag));
     Ok(resp)
@@ -291,15 +299,15 @@ pub async fn get(app: &App, r: &S3Request, head: bool) -> Result<Resp, S3Error> 
     Ok(resp)
 }
 
-/// Deletes an object; a manifest's segments go with it. Absent objects are
-/// not an error.
-pub async fn delete_object(
+/// The segments of the current version of `container/object` when it is a
+/// manifest (a completed multipart upload); empty otherwise.
+pub async fn manifest_segments(
     app: &App,
     account: &str,
     container: &str,
     object: &str,
-) -> Result<(), S3Error> {
-    let segments = match app.cluster.head_object(account, container, object).await {
+) -> Vec<Segment> {
+    match app.cluster.head_object(account, container, object).await {
         Ok(found) if crate::proxy::manifest::logical(&found.meta).is_some() => {
             match open(app, account, container, object, false).await {
                 Ok(obj) => obj.segments().to_vec(),
@@ -307,11 +315,11 @@ pub async fn delete_object(
             }
         }
         _ => Vec::new(),
-    };
-    match app.cluster.delete_object(account, container, object).await {
-        Ok(()) | Err(ProxyError::NotFound) => {}
-        Err(e) => return Err(S3Error::from_proxy(e, S3Error::no_such_key)),
     }
+}
+
+/// Deletes the segments of a manifest that was deleted or replaced.
+pub async fn delete_segments(app: &App, account: &str, segments: Vec<Segment>) {
     for s in segments {
         if let Err(e) = app
             .cluster
@@ -321,6 +329,22 @@ pub async fn delete_object(
             tracing::debug!(segment = %s.object, "segment delete: {e}");
         }
     }
+}
+
+/// Deletes an object; a manifest's segments go with it. Absent objects are
+/// not an error.
+pub async fn delete_object(
+    app: &App,
+    account: &str,
+    container: &str,
+    object: &str,
+) -> Result<(), S3Error> {
+    let segments = manifest_segments(app, account, container, object).await;
+    match app.cluster.delete_object(account, container, object).await {
+        Ok(()) | Err(ProxyError::NotFound) => {}
+        Err(e) => return Err(S3Error::from_proxy(e, S3Error::no_such_key)),
+    }
+    delete_segments(app, account, segments).await;
     Ok(())
 }
 
@@ -492,7 +516,12 @@ pub async fn copy(app: &App, r: &S3Request) -> Result<Resp, S3Error> {
             src.meta.headers.clone(),
         )
     };
-    let stored = store_stream(app, r.bucket(), r.key(), meta, src.meta.size, src.full()).await?;
+    let (replaced, stored) = tokio::join!(
+        manifest_segments(app, &r.account, r.bucket(), r.key()),
+        store_stream(app, r.bucket(), r.key(), meta, src.meta.size, src.full())
+    );
+    let stored = stored?;
+    delete_segments(app, &r.account, replaced).await;
     let mut out = format!("<CopyObjectResult xmlns=\"{NS}\">");
     elem(&mut out, "LastModified", &xml::date(stored.ts));
     elem(&mut out, "ETag", &format!("\"{}\"", stored.etag));
