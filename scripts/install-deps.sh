@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a fresh Debian machine: clang
 # and libclang (RocksDB's bindings) and a Python venv with the real Swift
-# and S3 clients (python-swiftclient, boto3, the aws CLI, s3cmd). Idempotent; quick when everything is present.
+# and S3 clients (python-swiftclient, boto3, the aws CLI, s3cmd).
+# Idempotent; quick when everything is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
