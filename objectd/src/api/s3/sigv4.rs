@@ -375,6 +375,11 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8
     hmac(&k, b"aws4_request")
 }
 
+/// The hex SHA-256 of a payload, as `x-amz-content-sha256` carries it.
+pub fn payload_sha256(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
 /// HMAC-SHA256.
 pub fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
