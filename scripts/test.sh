@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: unit, property, in-process and system
 # tests (cargo), then the real-client compatibility suite (pytest with
-# python-swiftclient and the swift CLI). Installs what the tests need first.
+# python-swiftclient, the swift CLI, boto3, the aws CLI and s3cmd). Installs what the tests need first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

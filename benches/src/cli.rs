@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::object_bench::{Credentials, ObjectConfig};
 use crate::repair_bench::RepairConfig;
 use crate::ring_bench::RingConfig;
+use crate::s3_signer::S3Signer;
 use crate::units::parse_size;
 
 #[derive(Debug, Parser)]
@@ -41,6 +42,8 @@ pub enum Command {
     Nbd(NbdArgs),
     /// Erasure-coding encode and degraded-decode GiB/s on one core.
     Ec(EcArgs),
+    /// The `object` figures over Swift, then over S3 on the same store.
+    S3(S3Args),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -90,6 +93,37 @@ impl NbdArgs {
             parse_size(&self.span)?,
             Duration::from_secs(self.seconds.max(1)),
         )
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct S3Args {
+    #[command(flatten)]
+    pub object: ObjectArgs,
+    /// S3 endpoint, e.g. http://127.0.0.1:8080
+    #[arg(long = "s3-endpoint", env = "AWS_ENDPOINT_URL")]
+    pub endpoint: String,
+    #[arg(long = "access-key", env = "AWS_ACCESS_KEY_ID")]
+    pub access_key: String,
+    #[arg(
+        long = "secret-key",
+        env = "AWS_SECRET_ACCESS_KEY",
+        hide_env_values = true
+    )]
+    pub secret_key: String,
+    /// Sign each body's SHA-256 (as SDKs do over plain HTTP) instead of
+    /// sending UNSIGNED-PAYLOAD
+    #[arg(long)]
+    pub signed_payload: bool,
+}
+
+impl S3Args {
+    pub fn signer(&self) -> S3Signer {
+        S3Signer {
+            access_key: self.access_key.clone(),
+            secret_key: self.secret_key.clone(),
+            signed_payload: self.signed_payload,
+        }
     }
 }
 

@@ -15,6 +15,7 @@ pub mod object_bench;
 pub mod repair_bench;
 pub mod report;
 pub mod ring_bench;
+pub mod s3_signer;
 pub mod stats;
 pub mod swift_client;
 pub mod units;

@@ -56,6 +56,8 @@ pub struct Outcome {
 
 struct Ctx {
     session: Session,
+    /// Prefix of every figure's name (`object`, or `swift`/`s3` side by side).
+    prefix: String,
     cfg: ObjectConfig,
     errors: ErrorTally,
 }
@@ -84,9 +86,22 @@ fn log(message: impl AsRef<str>) {
 pub async fn run(creds: &Credentials, cfg: &ObjectConfig, report: &mut Report) -> Result<Outcome> {
     cfg.validate()?;
     let session = authenticate(&creds.auth_url, &creds.user, &creds.key, cfg.timeout).await?;
+    run_session(session, cfg, report, "object").await
+}
+
+/// Runs the benchmark over an established session (Swift or S3), naming
+/// the figures `<prefix>.<figure>`.
+pub async fn run_session(
+    session: Session,
+    cfg: &ObjectConfig,
+    report: &mut Report,
+    prefix: &str,
+) -> Result<Outcome> {
+    cfg.validate()?;
     log(format!("storage url {}", session.storage_url));
     let ctx = Arc::new(Ctx {
         session,
+        prefix: prefix.to_string(),
         cfg: cfg.clone(),
         errors: ErrorTally::default(),
     });
@@ -104,7 +119,7 @@ pub async fn run(creds: &Credentials, cfg: &ObjectConfig, report: &mut Report) -
     } else {
         cleanup(&ctx, created).await
     };
-    report.push("object.errors", ctx.errors.count() as f64, 0);
+    report.push(format!("{prefix}.errors"), ctx.errors.count() as f64, 0);
     measured?;
     Ok(Outcome {
         errors: ctx.errors.count(),
@@ -123,6 +138,7 @@ async fn measure(
     let container: Arc<str> = Arc::from(container);
     let list_container: Arc<str> = Arc::from(list_container);
     let cfg = &ctx.cfg;
+    let p = &ctx.prefix;
     let small = size_label(cfg.small_size);
     let large = size_label(cfg.large_size);
 
@@ -139,7 +155,7 @@ async fn measure(
     created
         .objects
         .extend(put.attempted.iter().map(|n| (container.clone(), n.clone())));
-    push_ops(report, &format!("object.put_{small}"), &put.timing);
+    push_ops(report, &format!("{p}.put_{small}"), &put.timing);
 
     // 2. small GET
     log(format!(
@@ -150,7 +166,7 @@ async fn measure(
         cfg.duration
     ));
     let get = small_get_phase(ctx, &container, Arc::new(put.written)).await;
-    push_ops(report, &format!("object.get_{small}"), &get);
+    push_ops(report, &format!("{p}.get_{small}"), &get);
 
     // 3. large PUT / GET
     log(format!(
@@ -175,13 +191,13 @@ async fn measure(
             .map(|n| (container.clone(), n.clone())),
     );
     report.push(
-        format!("object.put_{large}_mib_per_s"),
+        format!("{p}.put_{large}_mib_per_s"),
         rate(large_put.bytes as f64 / MIB, large_put.elapsed),
         1,
     );
     let large_get = large_get_phase(ctx, &container, Arc::new(large_put.written)).await;
     report.push(
-        format!("object.get_{large}_mib_per_s"),
+        format!("{p}.get_{large}_mib_per_s"),
         rate(large_get.bytes as f64 / MIB, large_get.elapsed),
         1,
     );
@@ -198,7 +214,7 @@ async fn measure(
         .extend(filled.into_iter().map(|n| (list_container.clone(), n)));
     let list_ms = time_listings(ctx, &list_container).await;
     report.push(
-        format!("object.list_{}_ms", cfg.list_count),
+        format!("{p}.list_{}_ms", cfg.list_count),
         median(&list_ms).unwrap_or(f64::NAN),
         3,
     );

@@ -20,6 +20,8 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use crate::s3_signer::S3Signer;
+
 /// Chunk size used when streaming large bodies.
 pub const STREAM_CHUNK: usize = 1 << 20;
 
@@ -220,6 +222,8 @@ pub enum BodyMode {
 pub struct Conn {
     endpoint: Arc<Endpoint>,
     token: Option<HeaderValue>,
+    /// Signs each request for S3 instead of sending a token.
+    signer: Option<Arc<S3Signer>>,
     timeout: Duration,
     sender: Option<SendRequest<ReqBody>>,
 }
@@ -229,8 +233,17 @@ impl Conn {
         Conn {
             endpoint,
             token,
+            signer: None,
             timeout,
             sender: None,
+        }
+    }
+
+    /// A connection whose requests are signed with SigV4.
+    pub fn signed(endpoint: Arc<Endpoint>, signer: Arc<S3Signer>, timeout: Duration) -> Conn {
+        Conn {
+            signer: Some(signer),
+            ..Conn::new(endpoint, None, timeout)
         }
     }
 
@@ -316,6 +329,10 @@ impl Conn {
         mode: BodyMode,
     ) -> Result<Reply> {
         let sends_body = !body.is_empty() || matches!(method, Method::PUT | Method::POST);
+        let signature = match &self.signer {
+            Some(s) => s.headers(method.as_str(), target, &self.endpoint.authority, &body)?,
+            None => Vec::new(),
+        };
         let mut builder = Request::builder()
             .method(method)
             .uri(target)
@@ -327,7 +344,7 @@ impl Conn {
         if let Some(token) = &self.token {
             builder = builder.header("x-auth-token", token.clone());
         }
-        for (name, value) in headers {
+        for (name, value) in headers.iter().chain(&signature) {
             builder = builder.header(name, value);
         }
         let request = builder.body(body).context("building request")?;
@@ -367,13 +384,33 @@ pub struct Session {
     pub storage_url: String,
     pub storage: Arc<Endpoint>,
     pub token: HeaderValue,
+    /// Set for S3 sessions: requests are signed, and `storage` is the
+    /// endpoint root, so containers are buckets addressed path-style.
+    pub signer: Option<Arc<S3Signer>>,
 }
 
 impl Session {
+    /// An S3 session at `endpoint_url` (e.g. `http://127.0.0.1:8080`).
+    pub fn s3(endpoint_url: &str, signer: S3Signer) -> Result<Session> {
+        let storage = Endpoint::parse(endpoint_url).context("AWS_ENDPOINT_URL")?;
+        Ok(Session {
+            storage_url: endpoint_url.to_string(),
+            storage: Arc::new(Endpoint {
+                base_path: String::new(),
+                ..storage
+            }),
+            token: HeaderValue::from_static(""),
+            signer: Some(Arc::new(signer)),
+        })
+    }
+
     /// A new (not yet connected) connection to the storage endpoint that
-    /// sends the auth token.
+    /// sends the auth token (or signs, for S3).
     pub fn conn(&self, timeout: Duration) -> Conn {
-        Conn::new(self.storage.clone(), Some(self.token.clone()), timeout)
+        match &self.signer {
+            Some(signer) => Conn::signed(self.storage.clone(), signer.clone(), timeout),
+            None => Conn::new(self.storage.clone(), Some(self.token.clone()), timeout),
+        }
     }
 }
 
@@ -424,6 +461,7 @@ pub async fn authenticate(
         .to_string();
     let storage = Arc::new(Endpoint::parse(&storage_url).context("X-Storage-Url")?);
     Ok(Session {
+        signer: None,
         storage_url,
         storage,
         token,

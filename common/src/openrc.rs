@@ -1,6 +1,7 @@
 //! The `openrc` file `cairn up` writes: the `ST_*` variables of the swift
-//! CLI for the admin user. One definition renders it (the launcher) and
-//! parses it (the test harness and `cairn-bench`).
+//! CLI for the admin user and, when S3 is served, the `AWS_*` variables of
+//! the AWS CLI and SDKs for the admin's S3 key. One definition renders it
+//! (the launcher) and parses it (the test harness and `cairn-bench`).
 
 use std::net::SocketAddr;
 
@@ -13,7 +14,23 @@ pub struct OpenRc {
     pub user: String,
     /// `ST_KEY`.
     pub key: String,
+    /// The S3 credentials and endpoint, if any.
+    pub s3: Option<S3Env>,
 }
+
+/// The `AWS_*` variables of an openrc.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Env {
+    /// `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: String,
+    /// `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key: String,
+    /// `AWS_ENDPOINT_URL`, e.g. `http://127.0.0.1:8080`.
+    pub endpoint_url: String,
+}
+
+/// The region rendered as `AWS_DEFAULT_REGION` (S3 clients want one).
+pub const S3_REGION: &str = "us-east-1";
 
 impl OpenRc {
     /// The v1.0 auth credentials of `account:user` on the object service at `addr`.
@@ -22,20 +39,45 @@ impl OpenRc {
             auth_url: format!("http://{addr}/auth/v1.0"),
             user: format!("{account}:{user}"),
             key: key.to_string(),
+            s3: None,
         }
+    }
+
+    /// Adds the S3 key pair of the object service at `addr`.
+    pub fn with_s3(
+        mut self,
+        addr: SocketAddr,
+        access_key_id: &str,
+        secret_access_key: &str,
+    ) -> OpenRc {
+        self.s3 = Some(S3Env {
+            access_key_id: access_key_id.to_string(),
+            secret_access_key: secret_access_key.to_string(),
+            endpoint_url: format!("http://{addr}"),
+        });
+        self
     }
 
     /// The file's text: sourceable shell.
     pub fn render(&self) -> String {
-        format!(
+        let mut text = format!(
             "# Cairn credentials for the admin user; source this file.\n\
              export ST_AUTH={}\nexport ST_USER={}\nexport ST_KEY={}\n",
             self.auth_url, self.user, self.key
-        )
+        );
+        if let Some(s3) = &self.s3 {
+            text.push_str(&format!(
+                "export AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\n\
+                 export AWS_ENDPOINT_URL={}\nexport AWS_DEFAULT_REGION={S3_REGION}\n",
+                s3.access_key_id, s3.secret_access_key, s3.endpoint_url
+            ));
+        }
+        text
     }
 
-    /// Parses the `export NAME=value` lines; `None` unless all three
-    /// variables are there and not empty.
+    /// Parses the `export NAME=value` lines; `None` unless all three `ST_*`
+    /// variables are there and not empty. `s3` is set when the three
+    /// `AWS_*` variables are.
     pub fn parse(text: &str) -> Option<OpenRc> {
         let get = |name: &str| {
             text.lines()
@@ -49,6 +91,18 @@ impl OpenRc {
             auth_url: get("ST_AUTH")?,
             user: get("ST_USER")?,
             key: get("ST_KEY")?,
+            s3: match (
+                get("AWS_ACCESS_KEY_ID"),
+                get("AWS_SECRET_ACCESS_KEY"),
+                get("AWS_ENDPOINT_URL"),
+            ) {
+                (Some(access_key_id), Some(secret_access_key), Some(endpoint_url)) => Some(S3Env {
+                    access_key_id,
+                    secret_access_key,
+                    endpoint_url,
+                }),
+                _ => None,
+            },
         })
     }
 
@@ -78,10 +132,19 @@ mod tests {
         );
         assert!(OpenRc::parse("export ST_AUTH=x\nexport ST_USER=a:b\n").is_none());
         assert!(OpenRc::parse("export ST_AUTH=x\nexport ST_USER=a:b\nexport ST_KEY=\n").is_none());
+        assert_eq!(back.s3, None);
+        let with_s3 = rc.clone().with_s3(addr, "AKID", "s3cr3t");
+        let text = with_s3.render();
+        assert!(text.contains("export AWS_ENDPOINT_URL=http://127.0.0.1:8080\n"));
+        assert!(text.contains("export AWS_DEFAULT_REGION=us-east-1\n"));
+        let back = OpenRc::parse(&text).expect("parses what it renders");
+        assert_eq!(back, with_s3);
+        assert_eq!(back.s3.expect("s3 set").secret_access_key, "s3cr3t");
         assert!(OpenRc {
             auth_url: "https://h/x".into(),
             user: String::new(),
-            key: String::new()
+            key: String::new(),
+            s3: None,
         }
         .auth_endpoint()
         .is_none());

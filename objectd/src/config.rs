@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
 use crate::api::auth::UserConfig;
+use crate::api::s3::keys::S3KeyConfig;
 use crate::api::swift::constraints::MAX_FILE_SIZE;
 
 /// What a process of objectd does.
@@ -61,6 +62,11 @@ pub struct FileConfig {
     pub reclaim_age_secs: u64,
     /// Users of the v1.0 auth.
     pub users: Vec<UserConfig>,
+    /// S3 access/secret key pairs (`[[objectd.s3_keys]]`).
+    pub s3_keys: Vec<S3KeyConfig>,
+    /// Domains under which `bucket.<domain>` addresses a bucket
+    /// (virtual-hosted-style S3).
+    pub s3_domains: Vec<String>,
 }
 
 impl Default for FileConfig {
@@ -82,6 +88,8 @@ impl Default for FileConfig {
             auditor_bytes_per_sec: 20 * 1024 * 1024,
             reclaim_age_secs: 7 * 86_400,
             users: Vec::new(),
+            s3_keys: Vec::new(),
+            s3_domains: vec!["localhost".to_string()],
         }
     }
 }
@@ -100,6 +108,8 @@ pub struct Config {
     pub token_ttl: Duration,
     pub daemons: crate::daemons::Settings,
     pub users: Vec<UserConfig>,
+    pub s3_keys: Vec<S3KeyConfig>,
+    pub s3_domains: Vec<String>,
 }
 
 impl FileConfig {
@@ -147,6 +157,19 @@ impl FileConfig {
         if storage && !self.roles.contains(&Role::Proxy) && self.storage_bind.is_none() {
             bail!("a storage-only process needs storage_bind");
         }
+        let mut seen = std::collections::HashSet::new();
+        for k in &self.s3_keys {
+            if k.access_key.is_empty()
+                || k.secret_key.is_empty()
+                || k.account.is_empty()
+                || k.account.contains(['/', ':'])
+            {
+                bail!("invalid s3 key entry for {:?}", k.access_key);
+            }
+            if !seen.insert(k.access_key.as_str()) {
+                bail!("s3 access key {:?} is configured twice", k.access_key);
+            }
+        }
         Ok(Config {
             proxy: self.roles.contains(&Role::Proxy),
             storage,
@@ -167,6 +190,8 @@ impl FileConfig {
                 reclaim_age: Duration::from_secs(self.reclaim_age_secs),
             },
             users: self.users,
+            s3_keys: self.s3_keys,
+            s3_domains: self.s3_domains,
         })
     }
 }
@@ -191,5 +216,21 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.validate().is_err());
+        let key = |ak: &str| S3KeyConfig {
+            access_key: ak.into(),
+            secret_key: "s".into(),
+            account: "a".into(),
+            admin: true,
+        };
+        let twice = FileConfig {
+            s3_keys: vec![key("AK"), key("AK")],
+            ..Default::default()
+        };
+        assert!(twice.validate().is_err());
+        let cfg: FileConfig = toml::from_str(
+            "[[s3_keys]]\naccess_key = \"AK\"\nsecret_key = \"s\"\naccount = \"a\"\nadmin = true\n",
+        )
+        .expect("valid");
+        assert_eq!(cfg.validate().expect("valid").s3_keys, vec![key("AK")]);
     }
 }

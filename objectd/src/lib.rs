@@ -86,6 +86,10 @@ pub async fn run(
         let app = Arc::new(api::App {
             cluster,
             auth: api::auth::TempAuth::new(cfg.users.clone(), cfg.token_ttl),
+            s3: api::s3::S3Config {
+                keys: api::s3::keys::S3Keys::new(cfg.s3_keys.clone()),
+                domains: cfg.s3_domains.clone(),
+            },
             stats,
         });
         tasks.spawn(api::serve(listener, app, shutdown));

@@ -1,4 +1,4 @@
-"""Fixtures for the real-client compatibility tests of Cairn's Swift API.
+"""Fixtures for the real-client compatibility tests of Cairn's Swift and S3 APIs.
 
 A session-scoped `cairn up` runs in a temporary data directory on
 127.0.0.1:0 with extra users (test:tester, an account admin; test:plain, no

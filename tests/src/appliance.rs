@@ -85,6 +85,7 @@ impl Appliance {
                 auth_url: String::new(),
                 user: String::new(),
                 key: String::new(),
+                s3: None,
             },
             swift: Swift::new("http://127.0.0.1:1/v1/none", "").expect("placeholder"),
             storage_url: String::new(),

@@ -4,10 +4,12 @@
 
 use std::process::ExitCode;
 
-use benches::cli::{Cli, Command, ObjectArgs};
+use benches::cli::{Cli, Command, ObjectArgs, S3Args};
+use benches::object_bench::run_session;
 use benches::repair_bench::run_repair;
 use benches::ring_bench::run_ring;
-use benches::Report;
+use benches::swift_client::{authenticate, Session};
+use benches::{Outcome, Report};
 use clap::Parser;
 
 #[tokio::main(flavor = "multi_thread")]
@@ -15,6 +17,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Object(args) => object(args).await,
+        Command::S3(args) => s3(args).await,
         Command::Ring(args) => {
             let cfg = match args.config() {
                 Ok(cfg) => cfg,
@@ -91,6 +94,38 @@ async fn object(args: ObjectArgs) -> ExitCode {
     let mut report = Report::echoing();
     let result = benches::run(&args.credentials(), &cfg, &mut report).await;
     println!("{}", report.json_line());
+    finish(result)
+}
+
+/// The object figures over Swift (`swift.*`), then over S3 (`s3.*`).
+async fn s3(args: S3Args) -> ExitCode {
+    let cfg = match args.object.config() {
+        Ok(cfg) => cfg,
+        Err(err) => return fail(&err),
+    };
+    let creds = args.object.credentials();
+    let mut report = Report::echoing();
+    let swift = match authenticate(&creds.auth_url, &creds.user, &creds.key, cfg.timeout).await {
+        Ok(session) => run_session(session, &cfg, &mut report, "swift").await,
+        Err(err) => Err(err),
+    };
+    let result = match (swift, Session::s3(&args.endpoint, args.signer())) {
+        (Err(err), _) | (Ok(_), Err(err)) => Err(err),
+        (Ok(first), Ok(session)) => {
+            run_session(session, &cfg, &mut report, "s3")
+                .await
+                .map(|second| Outcome {
+                    errors: first.errors + second.errors,
+                    error_samples: [first.error_samples, second.error_samples].concat(),
+                    cleanup_errors: first.cleanup_errors + second.cleanup_errors,
+                })
+        }
+    };
+    println!("{}", report.json_line());
+    finish(result)
+}
+
+fn finish(result: anyhow::Result<Outcome>) -> ExitCode {
     match result {
         Ok(outcome) => {
             if outcome.cleanup_errors > 0 {

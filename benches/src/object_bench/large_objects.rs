@@ -57,7 +57,8 @@ pub(super) async fn large_put_phase(
                         .request(Method::PUT, &target, &[], body, BodyMode::Drain)
                         .await;
                     match result {
-                        Ok(reply) if reply.status == StatusCode::CREATED => match reply.etag() {
+                        // Swift answers 201, S3 200.
+                        Ok(reply) if reply.status.is_success() => match reply.etag() {
                             Some(etag) if *etag == *md5 => {
                                 out.bytes += buffer.len() as u64;
                                 out.written.push(name);

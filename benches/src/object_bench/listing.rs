@@ -42,7 +42,8 @@ pub(super) async fn fill_listing(ctx: &Arc<Ctx>, container: &Arc<str>) -> Vec<St
                         .request(Method::PUT, &target, &[], ReqBody::Empty, BodyMode::Drain)
                         .await
                     {
-                        Ok(reply) if reply.status == StatusCode::CREATED => {}
+                        // Swift answers 201, S3 200.
+                        Ok(reply) if reply.status.is_success() => {}
                         Ok(reply) => ctx
                             .errors
                             .record(format!("PUT {target}: status {}", reply.status)),
@@ -87,9 +88,18 @@ pub(super) async fn time_listings(ctx: &Ctx, container: &str) -> Vec<f64> {
         let mut total = 0usize;
         let mut marker: Option<String> = None;
         loop {
-            let mut query = format!("format=json&limit={limit}");
+            let s3 = ctx.session.signer.is_some();
+            let mut query = if s3 {
+                format!("list-type=2&max-keys={limit}")
+            } else {
+                format!("format=json&limit={limit}")
+            };
             if let Some(marker) = &marker {
-                query.push_str("&marker=");
+                query.push_str(if s3 {
+                    "&continuation-token="
+                } else {
+                    "&marker="
+                });
                 query.push_str(&encode_path(marker, false));
             }
             let target = conn.endpoint().container_target(container, Some(&query));
@@ -115,6 +125,15 @@ pub(super) async fn time_listings(ctx: &Ctx, container: &str) -> Vec<f64> {
                     continue 'repeat;
                 }
             };
+            if s3 {
+                let (keys, next) = s3_page(&reply.body);
+                total += keys;
+                marker = next;
+                if marker.is_none() || total >= expected {
+                    break;
+                }
+                continue;
+            }
             let parsed = if reply.status == StatusCode::NO_CONTENT {
                 Ok(Vec::new())
             } else {
@@ -145,9 +164,31 @@ pub(super) async fn time_listings(ctx: &Ctx, container: &str) -> Vec<f64> {
     times
 }
 
+/// The number of keys in a `ListBucketResult` page and its
+/// `NextContinuationToken`, if truncated.
+fn s3_page(body: &[u8]) -> (usize, Option<String>) {
+    let text = String::from_utf8_lossy(body);
+    let keys = text.matches("<Key>").count();
+    let next = text
+        .split_once("<NextContinuationToken>")
+        .and_then(|(_, rest)| rest.split_once("</NextContinuationToken>"))
+        .map(|(token, _)| token.to_string());
+    (keys, next)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn s3_pages() {
+        let body = b"<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>6162</NextContinuationToken><Contents><Key>a</Key></Contents><Contents><Key>b</Key></Contents></ListBucketResult>";
+        assert_eq!(s3_page(body), (2, Some("6162".to_string())));
+        assert_eq!(
+            s3_page(b"<ListBucketResult><KeyCount>0</KeyCount></ListBucketResult>"),
+            (0, None)
+        );
+    }
 
     #[test]
     fn listing_names_sort_in_index_order() {

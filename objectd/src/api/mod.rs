@@ -1,10 +1,13 @@
 //! The proxy's HTTP front end: the accept loop (one task per connection,
 //! `TCP_NODELAY`, graceful shutdown), transaction ids, and dispatch to the
-//! Swift API, its auth endpoint, `/info` and `/healthcheck`.
+//! Swift API, its auth endpoint, `/info` and `/healthcheck`, and to the S3
+//! API: requests signed with SigV4 and every path the others do not own.
 
 pub mod auth;
+pub mod body;
 pub mod info;
 pub mod response;
+pub mod s3;
 pub mod swift;
 
 use std::convert::Infallible;
@@ -27,6 +30,7 @@ use response::Resp;
 pub struct App {
     pub cluster: Arc<Cluster>,
     pub auth: TempAuth,
+    pub s3: s3::S3Config,
     pub stats: Arc<crate::daemons::Stats>,
 }
 
@@ -99,6 +103,9 @@ async fn handle(app: &App, req: Request<Incoming>) -> Resp {
     let span = tracing::debug_span!("request", trans_id = %tx, method = %req.method(), path = %req.uri().path());
     let mut resp = async {
         let path = req.uri().path();
+        if is_s3(&req) {
+            return s3::handle(app, req).await;
+        }
         if path == "/info" {
             return info::handle(&req, app);
         }
@@ -120,7 +127,7 @@ async fn handle(app: &App, req: Request<Incoming>) -> Resp {
         if path.starts_with("/v1/") {
             return swift::handle(app, req).await;
         }
-        response::error(StatusCode::PRECONDITION_FAILED, "Invalid path")
+        s3::handle(app, req).await
     }
     .instrument(span)
     .await;
@@ -128,6 +135,18 @@ async fn handle(app: &App, req: Request<Incoming>) -> Resp {
     response::set(&mut resp, "x-openstack-request-id", &tx);
     debug!(trans_id = %tx, status = resp.status().as_u16(), "request done");
     resp
+}
+
+/// Whether a request is signed for S3 (SigV4 header or presigned query);
+/// such requests go to S3 whatever their path.
+fn is_s3<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get(http::header::AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes().starts_with(b"AWS4-HMAC-SHA256"))
+        || req
+            .uri()
+            .query()
+            .is_some_and(|q| q.contains("X-Amz-Algorithm="))
 }
 
 /// `GET /recon/{replication,auditor,expirer,updater}`: the daemons'

@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod container;
+pub mod manifest;
 pub mod object;
 pub mod put;
 

@@ -1,6 +1,6 @@
 //! The data directory of the all-in-one: `devices/d0..dN` (object devices),
-//! `rings/object.ring`, and `credentials.toml` (the admin key, generated on
-//! first start and kept, mode 0600).
+//! `rings/object.ring`, and `credentials.toml` (the admin's Swift key and S3
+//! key pair, generated on first start and kept, mode 0600).
 
 use std::io::Write;
 use std::path::Path;
@@ -10,28 +10,44 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::UpConfig;
 use objectd::api::auth::UserConfig;
+use objectd::api::s3::keys::S3KeyConfig;
 use objectd::ring::{DeviceSpec, RingBuilder};
 
-/// The admin user of the v1.0 auth.
+/// The admin user of the v1.0 auth and the admin's S3 key pair.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Credentials {
     pub account: String,
     pub user: String,
     pub key: String,
+    /// Absent in data directories made before S3; generated then.
+    #[serde(default)]
+    pub s3_access_key: String,
+    #[serde(default)]
+    pub s3_secret_key: String,
 }
 
-/// Loads the admin credentials, generating them on first start.
+/// Loads the admin credentials, generating them on first start (and the S3
+/// key pair on the first start that lacks one).
 pub fn credentials(dir: &Path) -> anyhow::Result<Credentials> {
     let path = dir.join("credentials.toml");
-    if path.exists() {
+    let mut creds = if path.exists() {
         let text = std::fs::read_to_string(&path).context("read credentials")?;
-        return toml::from_str(&text).context("parse credentials");
-    }
-    let creds = Credentials {
-        account: "admin".into(),
-        user: "admin".into(),
-        key: hex::encode(rand::random::<[u8; 24]>()),
+        let creds: Credentials = toml::from_str(&text).context("parse credentials")?;
+        if !creds.s3_access_key.is_empty() && !creds.s3_secret_key.is_empty() {
+            return Ok(creds);
+        }
+        creds
+    } else {
+        Credentials {
+            account: "admin".into(),
+            user: "admin".into(),
+            key: hex::encode(rand::random::<[u8; 24]>()),
+            s3_access_key: String::new(),
+            s3_secret_key: String::new(),
+        }
     };
+    creds.s3_access_key = hex::encode_upper(rand::random::<[u8; 10]>());
+    creds.s3_secret_key = hex::encode(rand::random::<[u8; 20]>());
     let tmp = dir.join("credentials.toml.tmp");
     let mut f = crate::openrc::open_private(&tmp)?;
     f.write_all(toml::to_string(&creds)?.as_bytes())?;
@@ -71,6 +87,13 @@ pub fn object_config(cfg: &UpConfig, creds: &Credentials) -> anyhow::Result<obje
         user: creds.user.clone(),
         key: creds.key.clone(),
         groups: vec![".admin".into(), ".reseller_admin".into()],
+    });
+    file.s3_keys.retain(|k| k.access_key != creds.s3_access_key);
+    file.s3_keys.push(S3KeyConfig {
+        access_key: creds.s3_access_key.clone(),
+        secret_key: creds.s3_secret_key.clone(),
+        account: creds.account.clone(),
+        admin: true,
     });
     file.validate()
 }

@@ -48,6 +48,7 @@ pub fn write(dir: &Path, object_addr: SocketAddr, creds: &Credentials) -> anyhow
         &creds.user,
         &creds.key,
     )
+    .with_s3(object_addr, &creds.s3_access_key, &creds.s3_secret_key)
     .render();
     let tmp = dir.join("openrc.tmp");
     let mut f = open_private(&tmp)?;

@@ -136,7 +136,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Resp {
 
 /// Decides whether `who` may do `method` on `target`: owners may do
 /// anything; others only what a container ACL grants.
-async fn authorize(
+pub async fn authorize(
     app: &App,
     method: &Method,
     target: &Target,
@@ -218,9 +218,14 @@ pub fn proxy_error(e: ProxyError) -> Resp {
     }
 }
 
+/// System metadata (`x-{object,container}-sysmeta-*`) is never shown to clients.
+fn is_sysmeta(name: &str) -> bool {
+    name.starts_with("x-object-sysmeta-") || name.starts_with("x-container-sysmeta-")
+}
+
 /// Adds stored headers (metadata and the like) to a response.
 pub fn add_stored_headers(resp: &mut Resp, headers: &[(String, String)]) {
-    for (n, v) in headers {
+    for (n, v) in headers.iter().filter(|(n, _)| !is_sysmeta(n)) {
         response::set(resp, n, v);
     }
 }

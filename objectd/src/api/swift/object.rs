@@ -12,9 +12,9 @@ use hyper::body::Incoming;
 use super::constraints::{self, Kind};
 use super::range::{self, Ranges};
 use super::{add_stored_headers, conditional, header, proxy_error, Target};
+use crate::api::body::{self, Object};
 use crate::api::response::{self, Resp};
 use crate::api::App;
-use crate::proxy::object::Found;
 use crate::proxy::put::{BodySpec, BodyStream};
 use crate::proxy::ProxyError;
 use crate::store::record::ObjectMeta;
@@ -275,6 +275,10 @@ async fn copy(
         Ok(f) => f,
         Err(e) => return proxy_error(e),
     };
+    let found = match body::open(&app.cluster, account, found, false).await {
+        Ok(o) => o,
+        Err(e) => return proxy_error(e),
+    };
     if let Err(e) = app.cluster.container_info(account, dc).await {
         return proxy_error(e);
     }
@@ -300,7 +304,7 @@ async fn copy(
         max_size: app.cluster.max_object_size,
     };
     let src_last_modified = found.meta.meta_ts.http_date();
-    let body = found.body();
+    let body = found.full();
     match app.cluster.put_object(dc, dobj, meta, &spec, body).await {
         Ok(meta) => {
             let mut resp = created(&meta);
@@ -318,11 +322,6 @@ async fn copy(
     }
 }
 
-/// A slice of a found object's body.
-fn slice_body(found: &Found, start: u64, end_inclusive: u64) -> BodyStream {
-    found.body_range(start, end_inclusive - start + 1)
-}
-
 async fn get(
     app: &App,
     account: &str,
@@ -338,6 +337,10 @@ async fn get(
     };
     let found = match found {
         Ok(f) => f,
+        Err(e) => return proxy_error(e),
+    };
+    let found = match body::open(&app.cluster, account, found, head).await {
+        Ok(o) => o,
         Err(e) => return proxy_error(e),
     };
     let meta = &found.meta;
@@ -358,7 +361,7 @@ async fn get(
         Ranges::Full => {
             let mut r = response::with_body(StatusCode::OK, &meta.content_type, Bytes::new());
             if !head {
-                *r.body_mut() = response::streamed(found.body());
+                *r.body_mut() = response::streamed(found.full());
             }
             response::set(&mut r, "content-length", &meta.size.to_string());
             r
@@ -371,7 +374,7 @@ async fn get(
                 Bytes::new(),
             );
             if !head {
-                *r.body_mut() = response::streamed(slice_body(&found, a, b));
+                *r.body_mut() = response::streamed(found.slice(a, b));
             }
             response::set(
                 &mut r,
@@ -395,7 +398,7 @@ async fn get(
 }
 
 /// A `multipart/byteranges` answer for several ranges.
-fn multipart_ranges(found: &Found, parts: &[(u64, u64)], head: bool) -> Resp {
+fn multipart_ranges(found: &Object, parts: &[(u64, u64)], head: bool) -> Resp {
     let boundary = format!("{:032x}", rand::random::<u128>());
     let size = found.meta.size;
     let mut pieces: Vec<BodyStream> = Vec::new();
@@ -409,7 +412,7 @@ fn multipart_ranges(found: &Found, parts: &[(u64, u64)], head: bool) -> Resp {
         pieces.push(Box::pin(futures::stream::iter([Ok(Bytes::from(
             head_text,
         ))])));
-        pieces.push(slice_body(found, a, b));
+        pieces.push(found.slice(a, b));
         pieces.push(Box::pin(futures::stream::iter([Ok(Bytes::from_static(
             b"\r\n",
         ))])));
