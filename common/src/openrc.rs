@@ -1,6 +1,7 @@
 //! The `openrc` file `cairn up` writes: the `ST_*` variables of the swift
-//! CLI for the admin user. One definition renders it (the launcher) and
-//! parses it (the test harness and `cairn-bench`).
+//! CLI and the `OS_*` variables of the `openstack` CLI (Keystone v3) for the
+//! admin user. One definition renders it (the launcher) and parses it (the
+//! test harness and `cairn-bench`).
 
 use std::net::SocketAddr;
 
@@ -13,6 +14,41 @@ pub struct OpenRc {
     pub user: String,
     /// `ST_KEY`.
     pub key: String,
+    /// The `OS_*` variables, when identity runs.
+    pub identity: Option<IdentityRc>,
+}
+
+/// The `OS_*` variables of a Keystone v3 password login.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityRc {
+    /// `OS_AUTH_URL`, e.g. `http://127.0.0.1:5000/v3`.
+    pub auth_url: String,
+    pub username: String,
+    pub password: String,
+    pub project_name: String,
+    /// `OS_USER_DOMAIN_NAME` and `OS_PROJECT_DOMAIN_NAME`.
+    pub domain_name: String,
+}
+
+impl IdentityRc {
+    /// The variables in the order they are written.
+    pub fn vars(&self) -> [(&'static str, &str); 7] {
+        [
+            ("OS_AUTH_URL", &self.auth_url),
+            ("OS_USERNAME", &self.username),
+            ("OS_PASSWORD", &self.password),
+            ("OS_PROJECT_NAME", &self.project_name),
+            ("OS_USER_DOMAIN_NAME", &self.domain_name),
+            ("OS_PROJECT_DOMAIN_NAME", &self.domain_name),
+            ("OS_IDENTITY_API_VERSION", "3"),
+        ]
+    }
+
+    /// The address of `OS_AUTH_URL`, when it is a plain `http://ip:port/...` URL.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        let rest = self.auth_url.strip_prefix("http://")?;
+        rest.split('/').next()?.parse().ok()
+    }
 }
 
 impl OpenRc {
@@ -22,16 +58,29 @@ impl OpenRc {
             auth_url: format!("http://{addr}/auth/v1.0"),
             user: format!("{account}:{user}"),
             key: key.to_string(),
+            identity: None,
         }
+    }
+
+    /// The same with the `OS_*` variables of a Keystone login.
+    pub fn with_identity(mut self, identity: IdentityRc) -> OpenRc {
+        self.identity = Some(identity);
+        self
     }
 
     /// The file's text: sourceable shell.
     pub fn render(&self) -> String {
-        format!(
+        let mut text = format!(
             "# Cairn credentials for the admin user; source this file.\n\
              export ST_AUTH={}\nexport ST_USER={}\nexport ST_KEY={}\n",
             self.auth_url, self.user, self.key
-        )
+        );
+        if let Some(id) = &self.identity {
+            for (name, value) in id.vars() {
+                text.push_str(&format!("export {name}={}\n", shell_quote(value)));
+            }
+        }
+        text
     }
 
     /// Parses the `export NAME=value` lines; `None` unless all three
@@ -45,10 +94,20 @@ impl OpenRc {
                 .map(|(_, v)| v.trim().trim_matches(|c| c == '"' || c == '\'').to_string())
                 .filter(|v| !v.is_empty())
         };
+        let identity = (|| {
+            Some(IdentityRc {
+                auth_url: get("OS_AUTH_URL")?,
+                username: get("OS_USERNAME")?,
+                password: get("OS_PASSWORD")?,
+                project_name: get("OS_PROJECT_NAME")?,
+                domain_name: get("OS_USER_DOMAIN_NAME")?,
+            })
+        })();
         Some(OpenRc {
             auth_url: get("ST_AUTH")?,
             user: get("ST_USER")?,
             key: get("ST_KEY")?,
+            identity,
         })
     }
 
@@ -57,6 +116,16 @@ impl OpenRc {
         let rest = self.auth_url.strip_prefix("http://")?;
         let (host, path) = rest.split_once('/')?;
         Some((host.parse().ok()?, format!("/{path}")))
+    }
+}
+
+/// Single-quotes a value for the shell when it holds anything but safe characters.
+fn shell_quote(v: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./:%@+=,".contains(c);
+    if !v.is_empty() && v.chars().all(safe) {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', "'\\''"))
     }
 }
 
@@ -78,10 +147,26 @@ mod tests {
         );
         assert!(OpenRc::parse("export ST_AUTH=x\nexport ST_USER=a:b\n").is_none());
         assert!(OpenRc::parse("export ST_AUTH=x\nexport ST_USER=a:b\nexport ST_KEY=\n").is_none());
+        assert!(back.identity.is_none());
+        let id = IdentityRc {
+            auth_url: "http://127.0.0.1:5000/v3".into(),
+            username: "admin".into(),
+            password: "pw".into(),
+            project_name: "admin".into(),
+            domain_name: "Default".into(),
+        };
+        let rc = rc.with_identity(id.clone());
+        let text = rc.render();
+        assert!(text.contains("export OS_IDENTITY_API_VERSION=3\n"));
+        assert!(text.contains("export OS_PROJECT_DOMAIN_NAME=Default\n"));
+        let back = OpenRc::parse(&text).expect("parses with OS_* lines");
+        assert_eq!(back, rc);
+        assert_eq!(id.addr(), Some("127.0.0.1:5000".parse().expect("addr")));
         assert!(OpenRc {
             auth_url: "https://h/x".into(),
             user: String::new(),
-            key: String::new()
+            key: String::new(),
+            identity: None,
         }
         .auth_endpoint()
         .is_none());
