@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a fresh Debian machine: clang
 # and libclang (RocksDB's bindings) and a Python venv with the real Swift
-# clients. Idempotent; quick when everything is present.
+# and OpenStack clients. Idempotent; quick when everything is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +20,7 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import swiftclient, pytest, requests' 2>/dev/null \
+if ! "$VENV/bin/python" -c 'import swiftclient, pytest, requests, openstackclient' 2>/dev/null \
     || ! cmp -s tests/compat/requirements.txt "$VENV/.requirements"; then
     echo "== installing Python clients into $VENV"
     "$VENV/bin/pip" install -q -r tests/compat/requirements.txt

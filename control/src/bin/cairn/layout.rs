@@ -1,6 +1,7 @@
 //! The data directory of the all-in-one: `devices/d0..dN` (object devices),
-//! `rings/object.ring`, and `credentials.toml` (the admin key, generated on
-//! first start and kept, mode 0600).
+//! `rings/object.ring`, `identity/` (identity's database) and
+//! `credentials.toml` (the admin's Swift key and identity password,
+//! generated on first start and kept, mode 0600).
 
 use std::io::Write;
 use std::path::Path;
@@ -12,25 +13,37 @@ use crate::config::UpConfig;
 use objectd::api::auth::UserConfig;
 use objectd::ring::{DeviceSpec, RingBuilder};
 
-/// The admin user of the v1.0 auth.
+/// The admin user of the v1.0 auth, and the identity admin's password.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Credentials {
     pub account: String,
     pub user: String,
     pub key: String,
+    /// The password of the identity `admin` user (added to older files on start).
+    #[serde(default)]
+    pub os_password: String,
 }
 
 /// Loads the admin credentials, generating them on first start.
 pub fn credentials(dir: &Path) -> anyhow::Result<Credentials> {
     let path = dir.join("credentials.toml");
-    if path.exists() {
+    let creds = if path.exists() {
         let text = std::fs::read_to_string(&path).context("read credentials")?;
-        return toml::from_str(&text).context("parse credentials");
-    }
-    let creds = Credentials {
-        account: "admin".into(),
-        user: "admin".into(),
-        key: hex::encode(rand::random::<[u8; 24]>()),
+        let creds: Credentials = toml::from_str(&text).context("parse credentials")?;
+        if !creds.os_password.is_empty() {
+            return Ok(creds);
+        }
+        Credentials {
+            os_password: hex::encode(rand::random::<[u8; 24]>()),
+            ..creds
+        }
+    } else {
+        Credentials {
+            account: "admin".into(),
+            user: "admin".into(),
+            key: hex::encode(rand::random::<[u8; 24]>()),
+            os_password: hex::encode(rand::random::<[u8; 24]>()),
+        }
     };
     let tmp = dir.join("credentials.toml.tmp");
     let mut f = crate::openrc::open_private(&tmp)?;
