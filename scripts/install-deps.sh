@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a fresh Debian machine: clang
 # and libclang (RocksDB's bindings), libnbd's and QEMU's tools (the NBD
-# clients the block tests drive) and a Python venv with the real Swift and
-# S3 clients (python-swiftclient, boto3, the aws CLI, s3cmd). Idempotent;
-# quick when everything is present.
+# clients the block tests drive) and a Python venv with the real Swift, S3
+# and OpenStack clients (python-swiftclient, boto3, the aws CLI, s3cmd, the
+# openstack CLI). Idempotent; quick when everything is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +25,7 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import swiftclient, pytest, requests, boto3' 2>/dev/null \
+if ! "$VENV/bin/python" -c 'import swiftclient, pytest, requests, boto3, openstackclient' 2>/dev/null \
     || ! cmp -s tests/compat/requirements.txt "$VENV/.requirements"; then
     echo "== installing Python clients into $VENV"
     "$VENV/bin/pip" install -q -r tests/compat/requirements.txt

@@ -106,6 +106,8 @@ impl CairnProcess {
             .arg(&self.data_dir)
             .arg("--object-bind")
             .arg("127.0.0.1:0")
+            .arg("--identity-bind")
+            .arg("127.0.0.1:0")
             .arg("--config")
             .arg(&self.config)
             .env("NO_COLOR", "1")

@@ -1,6 +1,7 @@
 //! Shared pieces every Cairn crate meets in: tracing setup, shutdown on
-//! signals, and the `openrc` file format.
+//! signals, the `openrc` file format, and identity token verification.
 
 pub mod openrc;
 pub mod shutdown;
 pub mod telemetry;
+pub mod token;

@@ -1,7 +1,9 @@
 //! The `openrc` file `cairn up` writes: the `ST_*` variables of the swift
-//! CLI for the admin user and, when S3 is served, the `AWS_*` variables of
-//! the AWS CLI and SDKs for the admin's S3 key. One definition renders it
-//! (the launcher) and parses it (the test harness and `cairn-bench`).
+//! CLI for the admin user, the `OS_*` variables of the `openstack` CLI
+//! (Keystone v3) when identity runs, and, when S3 is served, the `AWS_*`
+//! variables of the AWS CLI and SDKs for the admin's S3 key. One definition
+//! renders it (the launcher) and parses it (the test harness and
+//! `cairn-bench`).
 
 use std::net::SocketAddr;
 
@@ -16,6 +18,40 @@ pub struct OpenRc {
     pub key: String,
     /// The S3 credentials and endpoint, if any.
     pub s3: Option<S3Env>,
+    /// The `OS_*` variables, when identity runs.
+    pub identity: Option<IdentityRc>,
+}
+/// The `OS_*` variables of a Keystone v3 password login.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityRc {
+    /// `OS_AUTH_URL`, e.g. `http://127.0.0.1:5000/v3`.
+    pub auth_url: String,
+    pub username: String,
+    pub password: String,
+    pub project_name: String,
+    /// `OS_USER_DOMAIN_NAME` and `OS_PROJECT_DOMAIN_NAME`.
+    pub domain_name: String,
+}
+
+impl IdentityRc {
+    /// The variables in the order they are written.
+    pub fn vars(&self) -> [(&'static str, &str); 7] {
+        [
+            ("OS_AUTH_URL", &self.auth_url),
+            ("OS_USERNAME", &self.username),
+            ("OS_PASSWORD", &self.password),
+            ("OS_PROJECT_NAME", &self.project_name),
+            ("OS_USER_DOMAIN_NAME", &self.domain_name),
+            ("OS_PROJECT_DOMAIN_NAME", &self.domain_name),
+            ("OS_IDENTITY_API_VERSION", "3"),
+        ]
+    }
+
+    /// The address of `OS_AUTH_URL`, when it is a plain `http://ip:port/...` URL.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        let rest = self.auth_url.strip_prefix("http://")?;
+        rest.split('/').next()?.parse().ok()
+    }
 }
 
 /// The `AWS_*` variables of an openrc.
@@ -40,7 +76,14 @@ impl OpenRc {
             user: format!("{account}:{user}"),
             key: key.to_string(),
             s3: None,
+            identity: None,
         }
+    }
+
+    /// The same with the `OS_*` variables of a Keystone login.
+    pub fn with_identity(mut self, identity: IdentityRc) -> OpenRc {
+        self.identity = Some(identity);
+        self
     }
 
     /// Adds the S3 key pair of the object service at `addr`.
@@ -72,6 +115,11 @@ impl OpenRc {
                 s3.access_key_id, s3.secret_access_key, s3.endpoint_url
             ));
         }
+        if let Some(id) = &self.identity {
+            for (name, value) in id.vars() {
+                text.push_str(&format!("export {name}={}\n", shell_quote(value)));
+            }
+        }
         text
     }
 
@@ -87,7 +135,17 @@ impl OpenRc {
                 .map(|(_, v)| v.trim().trim_matches(|c| c == '"' || c == '\'').to_string())
                 .filter(|v| !v.is_empty())
         };
+        let identity = (|| {
+            Some(IdentityRc {
+                auth_url: get("OS_AUTH_URL")?,
+                username: get("OS_USERNAME")?,
+                password: get("OS_PASSWORD")?,
+                project_name: get("OS_PROJECT_NAME")?,
+                domain_name: get("OS_USER_DOMAIN_NAME")?,
+            })
+        })();
         Some(OpenRc {
+            identity,
             auth_url: get("ST_AUTH")?,
             user: get("ST_USER")?,
             key: get("ST_KEY")?,
@@ -111,6 +169,16 @@ impl OpenRc {
         let rest = self.auth_url.strip_prefix("http://")?;
         let (host, path) = rest.split_once('/')?;
         Some((host.parse().ok()?, format!("/{path}")))
+    }
+}
+
+/// Single-quotes a value for the shell when it holds anything but safe characters.
+fn shell_quote(v: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./:%@+=,".contains(c);
+    if !v.is_empty() && v.chars().all(safe) {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', "'\\''"))
     }
 }
 
@@ -140,11 +208,27 @@ mod tests {
         let back = OpenRc::parse(&text).expect("parses what it renders");
         assert_eq!(back, with_s3);
         assert_eq!(back.s3.expect("s3 set").secret_access_key, "s3cr3t");
+        assert!(with_s3.identity.is_none());
+        let id = IdentityRc {
+            auth_url: "http://127.0.0.1:5000/v3".into(),
+            username: "admin".into(),
+            password: "pw".into(),
+            project_name: "admin".into(),
+            domain_name: "Default".into(),
+        };
+        let rc = with_s3.with_identity(id.clone());
+        let text = rc.render();
+        assert!(text.contains("export OS_IDENTITY_API_VERSION=3\n"));
+        assert!(text.contains("export OS_PROJECT_DOMAIN_NAME=Default\n"));
+        let back = OpenRc::parse(&text).expect("parses with OS_* lines");
+        assert_eq!(back, rc);
+        assert_eq!(id.addr(), Some("127.0.0.1:5000".parse().expect("addr")));
         assert!(OpenRc {
             auth_url: "https://h/x".into(),
             user: String::new(),
             key: String::new(),
             s3: None,
+            identity: None,
         }
         .auth_endpoint()
         .is_none());

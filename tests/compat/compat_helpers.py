@@ -139,6 +139,8 @@ class CairnServer:
                     str(self.config_path),
                     "--object-bind",
                     "127.0.0.1:0",
+                    "--identity-bind",
+                    "127.0.0.1:0",
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=out,

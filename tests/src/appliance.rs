@@ -86,6 +86,7 @@ impl Appliance {
                 user: String::new(),
                 key: String::new(),
                 s3: None,
+                identity: None,
             },
             swift: Swift::new("http://127.0.0.1:1/v1/none", "").expect("placeholder"),
             storage_url: String::new(),
@@ -127,6 +128,24 @@ impl Appliance {
     /// The admin's token.
     pub fn token(&self) -> &str {
         self.swift.token()
+    }
+
+    /// The `OS_*` part of the openrc (identity's URL and the admin's password).
+    pub fn identity(&self) -> &common::openrc::IdentityRc {
+        self.openrc
+            .identity
+            .as_ref()
+            .expect("the openrc has OS_* variables")
+    }
+
+    /// The address of the identity API.
+    pub fn identity_addr(&self) -> SocketAddr {
+        self.identity().addr().unwrap_or_else(|| {
+            panic!(
+                "OS_AUTH_URL {:?} is not http://ip:port/...",
+                self.identity().auth_url
+            )
+        })
     }
 
     /// The address of the Swift API.
@@ -175,6 +194,8 @@ impl Appliance {
             .arg("--data-dir")
             .arg(&data)
             .arg("--object-bind")
+            .arg("127.0.0.1:0")
+            .arg("--identity-bind")
             .arg("127.0.0.1:0");
         if let Some(c) = &self.config {
             cmd.arg("--config").arg(c);

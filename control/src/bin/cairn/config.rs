@@ -1,6 +1,6 @@
 //! The launcher's configuration: an optional TOML file with an `[objectd]`
-//! table (objectd's own format) and a `[ring]` table for the first start,
-//! overridden by command-line flags.
+//! table (objectd's own format), an `[identity]` table (identity's) and a
+//! `[ring]` table for the first start, overridden by command-line flags.
 
 use std::path::PathBuf;
 
@@ -35,6 +35,7 @@ impl Default for RingSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct FileConfig {
     pub objectd: Option<objectd::FileConfig>,
+    pub identity: control::identity::FileConfig,
     pub ring: RingSettings,
 }
 
@@ -42,6 +43,7 @@ pub struct FileConfig {
 pub struct UpConfig {
     pub data_dir: PathBuf,
     pub objectd: objectd::FileConfig,
+    pub identity: control::identity::FileConfig,
     pub ring: RingSettings,
 }
 
@@ -61,6 +63,10 @@ pub fn load(args: &UpArgs) -> anyhow::Result<UpConfig> {
     if let Some(bind) = args.object_bind {
         objectd.bind = bind;
     }
+    let mut identity = file.identity;
+    if let Some(bind) = args.identity_bind {
+        identity.bind = bind;
+    }
     let mut ring = file.ring;
     if let Some(p) = args.part_power {
         ring.part_power = p;
@@ -78,6 +84,7 @@ pub fn load(args: &UpArgs) -> anyhow::Result<UpConfig> {
     Ok(UpConfig {
         data_dir,
         objectd,
+        identity,
         ring,
     })
 }

@@ -1,6 +1,7 @@
 //! The data directory of the all-in-one: `devices/d0..dN` (object devices),
-//! `rings/object.ring`, and `credentials.toml` (the admin's Swift key and S3
-//! key pair, generated on first start and kept, mode 0600).
+//! `rings/object.ring`, `identity/` (identity's database) and
+//! `credentials.toml` (the admin's Swift key, S3 key pair and identity
+//! password, generated on first start and kept, mode 0600).
 
 use std::io::Write;
 use std::path::Path;
@@ -13,7 +14,8 @@ use objectd::api::auth::UserConfig;
 use objectd::api::s3::keys::S3KeyConfig;
 use objectd::ring::{DeviceSpec, RingBuilder};
 
-/// The admin user of the v1.0 auth and the admin's S3 key pair.
+/// The admin user of the v1.0 auth, the admin's S3 key pair and the
+/// identity admin's password.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Credentials {
     pub account: String,
@@ -24,6 +26,9 @@ pub struct Credentials {
     pub s3_access_key: String,
     #[serde(default)]
     pub s3_secret_key: String,
+    /// The password of the identity `admin` user (added to older files on start).
+    #[serde(default)]
+    pub os_password: String,
 }
 
 /// Loads the admin credentials, generating them on first start (and the S3
@@ -33,7 +38,10 @@ pub fn credentials(dir: &Path) -> anyhow::Result<Credentials> {
     let mut creds = if path.exists() {
         let text = std::fs::read_to_string(&path).context("read credentials")?;
         let creds: Credentials = toml::from_str(&text).context("parse credentials")?;
-        if !creds.s3_access_key.is_empty() && !creds.s3_secret_key.is_empty() {
+        if !creds.s3_access_key.is_empty()
+            && !creds.s3_secret_key.is_empty()
+            && !creds.os_password.is_empty()
+        {
             return Ok(creds);
         }
         creds
@@ -44,10 +52,16 @@ pub fn credentials(dir: &Path) -> anyhow::Result<Credentials> {
             key: hex::encode(rand::random::<[u8; 24]>()),
             s3_access_key: String::new(),
             s3_secret_key: String::new(),
+            os_password: String::new(),
         }
     };
-    creds.s3_access_key = hex::encode_upper(rand::random::<[u8; 10]>());
-    creds.s3_secret_key = hex::encode(rand::random::<[u8; 20]>());
+    if creds.s3_access_key.is_empty() || creds.s3_secret_key.is_empty() {
+        creds.s3_access_key = hex::encode_upper(rand::random::<[u8; 10]>());
+        creds.s3_secret_key = hex::encode(rand::random::<[u8; 20]>());
+    }
+    if creds.os_password.is_empty() {
+        creds.os_password = hex::encode(rand::random::<[u8; 24]>());
+    }
     let tmp = dir.join("credentials.toml.tmp");
     let mut f = crate::openrc::open_private(&tmp)?;
     f.write_all(toml::to_string(&creds)?.as_bytes())?;

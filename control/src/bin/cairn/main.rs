@@ -1,6 +1,7 @@
 //! `cairn up --data-dir DIR`: the all-in-one launcher. It lays out the data
 //! directory on first start (devices, ring, admin credentials), starts every
-//! service in this process on 127.0.0.1, writes `DIR/openrc` once they answer,
+//! service (object store, identity) in this process on 127.0.0.1, writes
+//! `DIR/openrc` and `DIR/clouds.yaml` once they answer,
 //! logs `ready`, and stops cleanly on SIGINT or SIGTERM.
 
 mod config;
@@ -39,6 +40,9 @@ pub struct UpArgs {
     /// Address of the object service (Swift API); port 0 picks a free one.
     #[arg(long)]
     pub object_bind: Option<std::net::SocketAddr>,
+    /// Address of the identity service (Keystone v3); port 0 picks a free one.
+    #[arg(long)]
+    pub identity_bind: Option<std::net::SocketAddr>,
     /// Ring partition power (first start only).
     #[arg(long)]
     pub part_power: Option<u32>,
@@ -75,17 +79,77 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         proxy: Some(listener),
         storage: None,
     };
+    let identity_listener = tokio::net::TcpListener::bind(cfg.identity.bind)
+        .await
+        .with_context(|| format!("bind identity {}", cfg.identity.bind))?;
+    let identity_addr = identity_listener.local_addr()?;
+    let identity = start_identity(&cfg, &creds, identity_addr, object_addr).await?;
+    info!(addr = %identity_addr, "identity service listening");
     let mut object = tokio::spawn(objectd::run(object_cfg, listeners, shutdown.clone()));
+    let mut identity_task = tokio::spawn(control::identity::api::serve(
+        identity_listener,
+        identity,
+        shutdown.clone(),
+    ));
     tokio::select! {
-        answered = openrc::wait_until_answering(object_addr) => {
+        answered = async {
+            openrc::wait_until_answering(object_addr).await?;
+            openrc::wait_until_answering(identity_addr).await
+        } => {
             answered?;
-            openrc::write(&cfg.data_dir, object_addr, &creds)?;
+            openrc::write(&cfg.data_dir, object_addr, identity_addr, &creds)?;
             info!("ready");
         }
         _ = shutdown.cancelled() => {}
-        ended = &mut object => return ended.context("object service task")?,
+        ended = &mut object => {
+            shutdown.cancel();
+            return ended.context("object service task")?;
+        }
+        _ = &mut identity_task => {
+            shutdown.cancel();
+            anyhow::bail!("identity service stopped unexpectedly");
+        }
     }
     let result = object.await.context("object service task")?;
+    identity_task.await.context("identity service task")?;
     info!("stopped");
     result
+}
+
+/// Opens identity on `DATA_DIR/identity` and bootstraps the admin and the
+/// catalog (identity and the object store at this start's addresses).
+async fn start_identity(
+    cfg: &config::UpConfig,
+    creds: &layout::Credentials,
+    identity_addr: std::net::SocketAddr,
+    object_addr: std::net::SocketAddr,
+) -> anyhow::Result<std::sync::Arc<control::identity::Identity>> {
+    use control::identity::{bootstrap, Identity};
+    let base_url = format!("http://{identity_addr}/v3");
+    let identity = Identity::open(
+        &cfg.data_dir.join("identity"),
+        &cfg.identity,
+        base_url.clone(),
+    )
+    .await
+    .context("open identity")?;
+    let spec = bootstrap::Spec {
+        admin_password: creds.os_password.clone(),
+        catalog: vec![
+            bootstrap::CatalogEntry {
+                kind: "identity".into(),
+                name: "keystone".into(),
+                url: base_url,
+            },
+            bootstrap::CatalogEntry {
+                kind: "object-store".into(),
+                name: "swift".into(),
+                url: format!("http://{object_addr}/v1/AUTH_%(project_id)s"),
+            },
+        ],
+    };
+    bootstrap::run(&identity, &spec)
+        .await
+        .map_err(|e| anyhow::anyhow!("bootstrap identity: {e}"))?;
+    Ok(std::sync::Arc::new(identity))
 }

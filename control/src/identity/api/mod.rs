@@ -1,0 +1,153 @@
+//! Identity's HTTP side: the accept loop (HTTP/1.1, graceful shutdown),
+//! request ids, and dispatch of Keystone v3 paths to one file per
+//! resource. Handlers parse, call the core, render; errors become
+//! Keystone's JSON body in `response.rs`.
+
+pub mod auth;
+pub mod catalog;
+pub mod domains;
+pub mod projects;
+pub mod request;
+pub mod response;
+pub mod roles;
+pub mod users;
+pub mod versions;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http::{Method, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, Instrument};
+
+use super::error::{Error, Result};
+use super::Identity;
+use request::Request;
+use response::Resp;
+
+/// Serves the API on `listener` until `shutdown`, then waits (up to 10 s)
+/// for open requests.
+pub async fn serve(listener: TcpListener, id: Arc<Identity>, shutdown: CancellationToken) {
+    let tracker = TaskTracker::new();
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!("identity accept failed: {e}");
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let id = id.clone();
+        let service = service_fn(move |req| {
+            let id = id.clone();
+            async move { Ok::<_, Infallible>(handle(&id, req).await) }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(std::time::Duration::from_secs(60))
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tracker.spawn(async move {
+            if let Err(e) = conn.await {
+                debug!(%peer, "identity connection ended: {e}");
+            }
+        });
+    }
+    tracker.close();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown()).await;
+}
+
+async fn handle(id: &Identity, req: http::Request<Incoming>) -> Resp {
+    let request_id = format!("req-{}", uuid_like());
+    let span = tracing::debug_span!("identity", %request_id, method = %req.method(), path = %req.uri().path());
+    let mut resp = async {
+        let (parts, body) = req.into_parts();
+        let body = match Limited::new(body, request::MAX_BODY).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return response::error(&Error::BadRequest(
+                    "The request body is too large or was cut short.".into(),
+                ))
+            }
+        };
+        let req = Request::new(
+            parts.method,
+            parts.uri.path(),
+            parts.uri.query(),
+            parts.headers,
+            body,
+        );
+        match dispatch(id, &req).await {
+            Ok(r) => r,
+            Err(e) => response::error(&e),
+        }
+    }
+    .instrument(span)
+    .await;
+    if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-openstack-request-id", v);
+    }
+    debug!(%request_id, status = resp.status().as_u16(), "identity request done");
+    resp
+}
+
+fn uuid_like() -> String {
+    let h = hex::encode(rand::random::<[u8; 16]>());
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+async fn dispatch(id: &Identity, req: &Request) -> Result<Resp> {
+    let segs: Vec<&str> = req.segs.iter().map(String::as_str).collect();
+    let m = &req.method;
+    match segs.as_slice() {
+        [] => versions::root(id, m),
+        ["healthcheck"] => Ok(response::empty(StatusCode::OK)),
+        ["v3"] => versions::v3(id, m),
+        ["v3", rest @ ..] => v3(id, req, rest).await,
+        _ => Err(Error::not_found("resource", "path")),
+    }
+}
+
+async fn v3(id: &Identity, req: &Request, rest: &[&str]) -> Result<Resp> {
+    let m = &req.method;
+    let get = m == Method::GET || m == Method::HEAD;
+    match rest {
+        ["auth", "tokens"] => auth::tokens(id, req).await,
+        ["auth", "catalog"] if get => auth::catalog(id, req).await,
+        ["auth", "projects"] if get => auth::projects(id, req).await,
+        ["cairn", "token-verification"] if get => auth::verification(id),
+        ["domains", ..] => domains::route(id, req, &rest[1..]).await,
+        ["projects", _, "users", _, "roles", ..] => roles::grants(id, req, rest).await,
+        ["projects", ..] => projects::route(id, req, &rest[1..]).await,
+        ["users", ..] => users::route(id, req, &rest[1..]).await,
+        ["roles", ..] => roles::route(id, req, &rest[1..]).await,
+        ["role_assignments"] if get => roles::assignments(id, req).await,
+        ["regions", ..] => catalog::regions(id, req, &rest[1..]).await,
+        ["services", ..] => catalog::services(id, req, &rest[1..]).await,
+        ["endpoints", ..] => catalog::endpoints(id, req, &rest[1..]).await,
+        _ => Err(Error::not_found("resource", &rest.join("/"))),
+    }
+}
+
+/// 405 for a method a resource does not have.
+pub fn not_allowed() -> Result<Resp> {
+    Err(Error::MethodNotAllowed)
+}

@@ -1,0 +1,167 @@
+//! Issuing and checking tokens inside identity: the Ed25519 signing key
+//! (made on first start, kept in the database), the roles a token carries,
+//! and the revocation list (kept in the database and in memory, served to
+//! other services by `GET /v3/cairn/token-verification`).
+
+use std::sync::RwLock;
+use std::time::Duration;
+
+use common::token::{self, Claims, Revocations, VerificationDocument, Verifier};
+use ed25519_dalek::SigningKey;
+
+use super::error::{Error, Result};
+use super::model::{Assignment, Project, Role, User};
+use super::store::{Kind, Store};
+
+const SIGNING_KEY: &str = "signing_key";
+const REVOCATIONS: &str = "revocations";
+
+/// Token state: the key and the revocations.
+pub struct Tokens {
+    key: SigningKey,
+    revocations: RwLock<Revocations>,
+    /// How long a new token lives.
+    pub ttl: Duration,
+}
+
+impl Tokens {
+    /// Loads the key and revocations, making the key on first start.
+    pub async fn load(store: &Store, ttl: Duration) -> anyhow::Result<Tokens> {
+        let key = match store.get::<String>(Kind::Meta, SIGNING_KEY).await? {
+            Some(hex_key) => {
+                let raw: [u8; 32] = hex::decode(hex_key)?
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("signing key is not 32 bytes"))?;
+                SigningKey::from_bytes(&raw)
+            }
+            None => {
+                let raw = rand::random::<[u8; 32]>();
+                store
+                    .put(Kind::Meta, SIGNING_KEY, &hex::encode(raw))
+                    .await?;
+                SigningKey::from_bytes(&raw)
+            }
+        };
+        let revocations = store
+            .get::<Revocations>(Kind::Meta, REVOCATIONS)
+            .await?
+            .unwrap_or_default();
+        Ok(Tokens {
+            key,
+            revocations: RwLock::new(revocations),
+            ttl,
+        })
+    }
+
+    /// The public half and the revocations, for services that verify locally.
+    pub fn document(&self) -> VerificationDocument {
+        let mut revocations = self.revocations.read().expect("revocations lock").clone();
+        revocations.prune(token::now_ms());
+        VerificationDocument {
+            algorithm: "EdDSA".into(),
+            public_key: Verifier::public_key_text(&self.key.verifying_key()),
+            revocations,
+        }
+    }
+
+    /// Signature, expiry and revocation checks.
+    pub fn check(&self, token: &str) -> std::result::Result<Claims, token::TokenError> {
+        let claims = token::verify(token, &self.key.verifying_key(), token::now_ms())?;
+        if self
+            .revocations
+            .read()
+            .expect("revocations lock")
+            .revokes(&claims)
+        {
+            return Err(token::TokenError::Revoked);
+        }
+        Ok(claims)
+    }
+
+    /// A new token for `user` on `project` (unscoped if `None`) with
+    /// `roles`; it expires after the ttl, or at `cap_ms` if sooner.
+    pub fn issue(
+        &self,
+        user: &User,
+        project: Option<&Project>,
+        roles: &[Role],
+        methods: Vec<String>,
+        cap_ms: Option<u64>,
+    ) -> (String, Claims) {
+        let now = token::now_ms();
+        let mut expires = now + self.ttl.as_millis() as u64;
+        if let Some(cap) = cap_ms {
+            expires = expires.min(cap);
+        }
+        let claims = Claims {
+            user_id: user.id.clone(),
+            project_id: project.map(|p| p.id.clone()),
+            roles: roles.iter().map(|r| r.name.clone()).collect(),
+            methods,
+            issued_at_ms: now,
+            expires_at_ms: expires,
+            audit_id: rand::random(),
+        };
+        (token::sign(&claims, &self.key), claims)
+    }
+
+    /// Changes the revocation list and persists it.
+    async fn revise(&self, store: &Store, f: impl FnOnce(&mut Revocations)) -> Result<()> {
+        let _guard = store.write_lock().await;
+        let snapshot = {
+            let mut r = self.revocations.write().expect("revocations lock");
+            f(&mut r);
+            r.prune(token::now_ms());
+            r.clone()
+        };
+        store.put(Kind::Meta, REVOCATIONS, &snapshot).await?;
+        Ok(())
+    }
+
+    /// Revokes one token.
+    pub async fn revoke_token(&self, store: &Store, claims: &Claims) -> Result<()> {
+        let (id, exp) = (claims.audit_id_text(), claims.expires_at_ms);
+        self.revise(store, |r| {
+            r.audit_ids.insert(id, exp);
+        })
+        .await
+    }
+
+    /// Revokes every token of `user_id` issued until now.
+    pub async fn revoke_user(&self, store: &Store, user_id: &str) -> Result<()> {
+        let now = token::now_ms();
+        self.revise(store, |r| {
+            r.users.insert(user_id.to_string(), now);
+        })
+        .await
+    }
+
+    /// Revokes every token scoped to `project_id` issued until now.
+    pub async fn revoke_project(&self, store: &Store, project_id: &str) -> Result<()> {
+        let now = token::now_ms();
+        self.revise(store, |r| {
+            r.projects.insert(project_id.to_string(), now);
+        })
+        .await
+    }
+}
+
+/// The roles `user_id` holds on `project_id` (sorted by name).
+pub async fn roles_on(store: &Store, project_id: &str, user_id: &str) -> Result<Vec<Role>> {
+    let grants: Vec<Assignment> = store
+        .list(Kind::Assignment, &format!("{project_id}/{user_id}/"))
+        .await?;
+    let mut roles = Vec::new();
+    for g in grants {
+        if let Some(r) = store.get::<Role>(Kind::Role, &g.role_id).await? {
+            roles.push(r);
+        }
+    }
+    roles.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(roles)
+}
+
+/// Maps a failed check of a caller's own token to 401.
+pub fn unauthorized(_: token::TokenError) -> Error {
+    Error::Unauthorized
+}

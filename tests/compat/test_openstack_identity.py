@@ -1,0 +1,105 @@
+"""The real `openstack` CLI (python-openstackclient) against the session's
+`cairn up`, with nothing but its openrc's OS_* variables for auth: token
+issue, catalog list, project/user/role management, login as a new user, and
+a member refused project creation."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def openstack_path():
+    here = Path(sys.executable).parent / "openstack"
+    if not here.exists():
+        pytest.fail(
+            f"the openstack CLI is not at {here}: install tests/compat/requirements.txt",
+            pytrace=False,
+        )
+    return str(here)
+
+
+@pytest.fixture
+def openstack(cairn, tmp_path):
+    """Runs `openstack ... -f json` with the openrc's environment; returns parsed JSON."""
+    exe = openstack_path()
+    base_env = {
+        k: v
+        for k, v in os.environ.items()
+        if not (k.startswith("OS_") or k.startswith("ST_"))
+    }
+    base_env.update({k: v for k, v in cairn.openrc.items() if k.startswith("OS_")})
+    base_env["HOME"] = str(tmp_path)
+
+    def run(*args, env=None, check=True, fmt=True):
+        e = dict(base_env)
+        e.update(env or {})
+        argv = [exe, *args] + (["-f", "json"] if fmt else [])
+        proc = subprocess.run(
+            argv, env=e, stdin=subprocess.DEVNULL, capture_output=True, timeout=120
+        )
+        out, err = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+        if not check:
+            return proc.returncode, out, err
+        assert proc.returncode == 0, f"openstack {' '.join(args)} exited {proc.returncode}\n{out}\n{err}"
+        return json.loads(out) if fmt and out.strip() else out
+
+    return run
+
+
+def test_openrc_has_identity(cairn):
+    rc = cairn.openrc
+    for k in ("OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD", "OS_PROJECT_NAME",
+              "OS_USER_DOMAIN_NAME", "OS_PROJECT_DOMAIN_NAME"):
+        assert rc.get(k), k
+    assert rc["OS_IDENTITY_API_VERSION"] == "3"
+    assert rc["OS_AUTH_URL"].endswith("/v3")
+    clouds = (cairn.data_dir / "clouds.yaml").read_text()
+    assert "cairn:" in clouds and rc["OS_PASSWORD"] in clouds
+
+
+def test_token_issue_and_catalog(cairn, openstack):
+    tok = openstack("token", "issue")
+    assert tok["id"].startswith("c1.")
+    assert len(tok["project_id"]) == 32 and len(tok["user_id"]) == 32
+    assert tok["expires"]
+    catalog = openstack("catalog", "list")
+    by_type = {c["Type"]: c for c in catalog}
+    assert set(by_type) >= {"identity", "object-store"}
+    swift = by_type["object-store"]
+    assert swift["Name"] == "swift"
+    endpoints = json.dumps(swift["Endpoints"])
+    assert f"AUTH_{tok['project_id']}" in endpoints
+    for iface in ("public", "internal", "admin"):
+        assert iface in endpoints
+
+
+def test_projects_users_roles_and_member_login(cairn, openstack, unique):
+    project = unique("proj")
+    user = unique("user")
+    p = openstack("project", "create", project)
+    assert p["name"] == project and p["domain_id"] == "default" and p["enabled"] is True
+    u = openstack("user", "create", "--project", project, "--password", "pw-123", user)
+    assert u["name"] == user and u["default_project_id"] == p["id"]
+    assert "password" not in u
+    openstack("role", "add", "--project", project, "--user", user, "member", fmt=False)
+    rows = openstack("role", "assignment", "list", "--user", user, "--project", project, "--names")
+    assert len(rows) == 1, rows
+    assert rows[0]["Role"] == "member"
+    assert rows[0]["User"] == f"{user}@Default"
+    assert rows[0]["Project"] == f"{project}@Default"
+
+    as_user = {"OS_USERNAME": user, "OS_PASSWORD": "pw-123", "OS_PROJECT_NAME": project}
+    tok = openstack("token", "issue", env=as_user)
+    assert tok["project_id"] == p["id"] and tok["user_id"] == u["id"]
+
+    code, out, err = openstack("project", "create", unique("nope"), env=as_user, check=False)
+    assert code != 0
+    assert "403" in err and "not authorized" in err, err
+    assert "identity:create_project" in err, err
+
+    code, out, err = openstack("token", "issue", env={**as_user, "OS_PASSWORD": "wrong"}, check=False)
+    assert code != 0 and "HTTP 401" in err, err
