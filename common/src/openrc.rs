@@ -105,7 +105,8 @@ impl OpenRc {
     pub fn render(&self) -> String {
         let mut text = format!(
             "# Cairn credentials for the admin user; source this file.\n\
-             export ST_AUTH={}\nexport ST_USER={}\nexport ST_KEY={}\n",
+             export ST_AUTH={}\nexport ST_USER={}\nexport ST_KEY={}\n\
+             export ST_AUTH_VERSION=1.0\n",
             self.auth_url, self.user, self.key
         );
         if let Some(s3) = &self.s3 {
@@ -219,6 +220,9 @@ mod tests {
         let rc = with_s3.with_identity(id.clone());
         let text = rc.render();
         assert!(text.contains("export OS_IDENTITY_API_VERSION=3\n"));
+        // The swift CLI would take OS_IDENTITY_API_VERSION as its own
+        // auth version; the ST_* credentials are v1.0.
+        assert!(text.contains("export ST_AUTH_VERSION=1.0\n"));
         assert!(text.contains("export OS_PROJECT_DOMAIN_NAME=Default\n"));
         let back = OpenRc::parse(&text).expect("parses with OS_* lines");
         assert_eq!(back, rc);

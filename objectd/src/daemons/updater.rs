@@ -64,7 +64,13 @@ pub async fn pass(cluster: &Cluster, shutdown: &CancellationToken) -> (u64, u64)
             let all = place.nodes.len() == place.replicas && results.iter().all(|r| r.is_ok());
             if let Some(info) = results.into_iter().filter_map(Result::ok).last() {
                 cluster
-                    .update_account(&update.account, &update.container, &info, Timestamp::now())
+                    .update_account(
+                        &update.account,
+                        &update.container,
+                        &info,
+                        Timestamp::now(),
+                        false,
+                    )
                     .await;
             }
             if !all {

@@ -278,14 +278,16 @@ impl Node {
         account: &str,
         container: &str,
         row: ContainerRow,
+        durable: bool,
     ) -> Result<(), StoreError> {
         dispatch!(self,
-            d => d.account_row(part, account, container, row).await,
+            d => d.account_row(part, account, container, row, durable).await,
             r => r.call(wire::Call::AccountRow {
                 part,
                 account: account.into(),
                 container: container.into(),
                 row,
+                durable,
             }).await)
     }
 

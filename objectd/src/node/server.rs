@@ -261,7 +261,11 @@ async fn rpc(dev: &DeviceStore, req: Request<Incoming>) -> Resp {
             account,
             container,
             row,
-        } => json(dev.account_row(part, &account, &container, row).await),
+            durable,
+        } => json(
+            dev.account_row(part, &account, &container, row, durable)
+                .await,
+        ),
         Call::AccountPost {
             part,
             account,

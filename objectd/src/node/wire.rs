@@ -101,6 +101,7 @@ pub enum Call {
         account: String,
         container: String,
         row: ContainerRow,
+        durable: bool,
     },
     AccountPost {
         part: u32,

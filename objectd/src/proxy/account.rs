@@ -16,14 +16,16 @@ pub struct AccountStats {
 }
 
 impl Cluster {
-    /// Pushes a container's existence and stats to the account's replicas
-    /// (queued; durable with each device's next batch).
+    /// Pushes a container's existence and stats to the account's replicas;
+    /// `durable` waits for the rows to be committed (see
+    /// `DeviceStore::account_row`).
     pub async fn update_account(
         &self,
         account: &str,
         container: &str,
         info: &ContainerInfo,
         stats_ts: Timestamp,
+        durable: bool,
     ) {
         let place = self.primaries(account, None, None);
         let row = ContainerRow {
@@ -35,7 +37,7 @@ impl Cluster {
         };
         for d in &place.nodes {
             if let Err(e) = d
-                .account_row(place.part, account, container, row.clone())
+                .account_row(place.part, account, container, row.clone(), durable)
                 .await
             {
                 tracing::warn!(account, container, "account update failed: {e}");

@@ -35,7 +35,8 @@ impl Cluster {
         });
         let infos = tally(futures::future::join_all(writes).await, place.quorum())?;
         if let Some(info) = infos.first() {
-            self.update_account(account, container, info, ts).await;
+            self.update_account(account, container, info, ts, true)
+                .await;
         }
         Ok(if existed {
             Created::Existing
@@ -82,7 +83,8 @@ impl Cluster {
         });
         let infos = tally(futures::future::join_all(writes).await, place.quorum())?;
         if let Some(info) = infos.first() {
-            self.update_account(account, container, info, ts).await;
+            self.update_account(account, container, info, ts, true)
+                .await;
         }
         Ok(())
     }

@@ -393,7 +393,7 @@ impl Cluster {
             }
         }
         if let Some(info) = newest {
-            self.update_account(account, container, &info, Timestamp::now())
+            self.update_account(account, container, &info, Timestamp::now(), false)
                 .await;
         }
     }

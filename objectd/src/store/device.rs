@@ -350,20 +350,37 @@ impl DeviceStore {
         .await
     }
 
-    /// Queues an account listing row update; it becomes durable with the next batch.
+    /// Updates an account listing row. With `durable` the call returns once
+    /// the row is committed (a container was created or deleted: listings
+    /// must show it); otherwise it is queued and becomes durable with the
+    /// next batch (stats of object changes).
     pub async fn account_row(
         &self,
         part: u32,
         account: &str,
         container: &str,
         row: ContainerRow,
+        durable: bool,
     ) -> Result<(), StoreError> {
+        let (account, container) = (account.to_string(), container.to_string());
+        if durable {
+            return self
+                .submit(|reply| WriteOp::AccountRow {
+                    part,
+                    account,
+                    container,
+                    row,
+                    reply: Some(reply),
+                })
+                .await;
+        }
         self.mark_dirty(part);
         let op = WriteOp::AccountRow {
             part,
-            account: account.to_string(),
-            container: container.to_string(),
+            account,
+            container,
             row,
+            reply: None,
         };
         self.writer
             .send(op)

@@ -263,7 +263,9 @@ impl DeviceStore {
             Some(b'a') => {
                 let n = names(key, 2).ok_or(StoreError::Corrupt)?;
                 let row: ContainerRow = record::decode(raw).ok_or(StoreError::Corrupt)?;
-                self.account_row(part, &n[0], &n[1], row).await.map(|_| 0)
+                self.account_row(part, &n[0], &n[1], row, true)
+                    .await
+                    .map(|_| 0)
             }
             Some(b'A') => {
                 let n = names(key, 1).ok_or(StoreError::Corrupt)?;

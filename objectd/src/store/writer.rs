@@ -98,6 +98,8 @@ pub enum WriteOp {
         account: String,
         container: String,
         row: ContainerRow,
+        /// Present when the caller waits for the row to be committed.
+        reply: Option<Reply<()>>,
     },
     /// Merge a replica's container record (replication): field-wise newest.
     ContainerMerge {
@@ -319,11 +321,18 @@ impl Batch<'_> {
                 account,
                 container,
                 row,
+                reply,
             } => {
-                if let Err(e) = self.account_row(part, &account, &container, row) {
-                    error!("failed to update account row: {e}");
+                let r = self.account_row(part, &account, &container, row);
+                match reply {
+                    Some(tx) => Some(Pending::Unit(tx, r)),
+                    None => {
+                        if let Err(e) = r {
+                            error!("failed to update account row: {e}");
+                        }
+                        None
+                    }
                 }
-                None
             }
             WriteOp::ContainerMerge {
                 part,
