@@ -407,6 +407,19 @@ def test_replacing_a_multipart_object_removes_its_parts(s3, bucket, admin_conn):
     s3.complete_multipart_upload(Bucket=bucket, Key="obj", UploadId=upload2, MultipartUpload={"Parts": done2})
     assert segments() == [f"obj/{upload2}/00001", f"obj/{upload2}/00002"]
     assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == b"".join(second)
+    # A copy of a multipart object is a plain object: replacing the copy
+    # leaves the original's parts alone.
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource=f"{bucket}/obj")
+    s3.put_object(Bucket=bucket, Key="copy", Body=b"over the copy")
+    assert segments() == [f"obj/{upload2}/00001", f"obj/{upload2}/00002"]
+    assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == b"".join(second)
     s3.put_object(Bucket=bucket, Key="obj", Body=b"plain now")
     assert segments() == []
     assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == b"plain now"
+    # Copying onto a multipart object replaces its parts too.
+    upload3, done3 = upload_parts(s3, bucket, "obj", [os.urandom(5 * MiB), b"three"])
+    s3.complete_multipart_upload(Bucket=bucket, Key="obj", UploadId=upload3, MultipartUpload={"Parts": done3})
+    assert len(segments()) == 2
+    s3.copy_object(Bucket=bucket, Key="obj", CopySource=f"{bucket}/copy")
+    assert segments() == []
+    assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == b"over the copy"
