@@ -129,6 +129,21 @@ def streaming_put(url, access, secret, chunks, tamper=None):
     return requests.put(url, headers=h, data=body, timeout=60)
 
 
+def eventually(check, what, timeout=10.0):
+    """Polls `check` until it holds (account listings are updated
+    asynchronously, as Swift's are); fails after `timeout` seconds."""
+    import time
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not so within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def bucket_names(s3):
+    return [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
 def error_code(resp):
     """The <Code> of an S3 error body."""
     import re

@@ -11,7 +11,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from s3_helpers import client, error_code
+from s3_helpers import bucket_names, client, error_code, eventually
 
 MiB = 1024 * 1024
 
@@ -43,7 +43,7 @@ def test_bucket_lifecycle(s3, unique):
     name = unique("life")
     r = s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     assert r["ResponseMetadata"]["HTTPHeaders"]["x-amz-request-id"]
-    assert name in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    eventually(lambda: name in bucket_names(s3), "the new bucket is listed")
     s3.head_bucket(Bucket=name)
     assert s3.get_bucket_location(Bucket=name)["LocationConstraint"] == "eu-west-1"
     with pytest.raises(ClientError) as e:
@@ -61,7 +61,7 @@ def test_bucket_lifecycle(s3, unique):
     with pytest.raises(ClientError) as e:
         s3.list_objects_v2(Bucket=name)
     assert code_of(e) == ("NoSuchBucket", 404)
-    assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    eventually(lambda: name not in bucket_names(s3), "the deleted bucket is not listed")
 
 
 def test_invalid_bucket_name(s3):
@@ -284,7 +284,9 @@ def test_multipart_three_parts(s3, bucket, admin_conn):
     listing = s3.list_objects_v2(Bucket=bucket)["Contents"]
     assert [(o["Key"], o["Size"], o["ETag"]) for o in listing] == [("big/file", len(whole), want_etag)]
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
-    assert bucket + "+segments" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    eventually(lambda: bucket in bucket_names(s3), "the bucket is listed")
+    assert bucket + "+segments" not in bucket_names(s3)
+    assert bucket + "+segments" in [c["name"] for c in admin_conn.get_account()[1]]
     # The same object over Swift: the whole body, a range, and HEAD.
     headers, body = admin_conn.get_object(bucket, "big/file")
     assert body == whole
@@ -407,6 +409,19 @@ def test_replacing_a_multipart_object_removes_its_parts(s3, bucket, admin_conn):
     s3.complete_multipart_upload(Bucket=bucket, Key="obj", UploadId=upload2, MultipartUpload={"Parts": done2})
     assert segments() == [f"obj/{upload2}/00001", f"obj/{upload2}/00002"]
     assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == b"".join(second)
+    # A copy of a multipart object is a plain object: replacing the copy
+    # leaves the original's parts alone.
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource=f"{bucket}/obj")
+    s3.put_object(Bucket=bucket, Key="copy", Body=b"over the copy")
+    assert segments() == [f"obj/{upload2}/00001", f"obj/{upload2}/00002"]
+    assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == b"".join(second)
     s3.put_object(Bucket=bucket, Key="obj", Body=b"plain now")
     assert segments() == []
     assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == b"plain now"
+    # Copying onto a multipart object replaces its parts too.
+    upload3, done3 = upload_parts(s3, bucket, "obj", [os.urandom(5 * MiB), b"three"])
+    s3.complete_multipart_upload(Bucket=bucket, Key="obj", UploadId=upload3, MultipartUpload={"Parts": done3})
+    assert len(segments()) == 2
+    s3.copy_object(Bucket=bucket, Key="obj", CopySource=f"{bucket}/copy")
+    assert segments() == []
+    assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == b"over the copy"

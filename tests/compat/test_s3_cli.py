@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from s3_helpers import client, s3_env
+from s3_helpers import client, eventually, s3_env
 
 MiB = 1024 * 1024
 
@@ -72,7 +72,7 @@ def test_aws_cli_cp_ls_sync_rm(cairn, aws, tmp_path, unique):
     assert md5_file(back) == md5_file(big)
     listing = aws("s3", "ls", f"s3://{bucket}")
     assert "big.bin" in listing and str(100 * MiB) in listing
-    assert bucket in aws("s3", "ls")
+    eventually(lambda: bucket in aws("s3", "ls"), "aws s3 ls lists the bucket")
     tree = tmp_path / "tree"
     for rel in ["a.txt", "sub/b.txt", "sub/deeper/c.txt"]:
         p = tree / rel
@@ -94,7 +94,7 @@ def test_aws_cli_cp_ls_sync_rm(cairn, aws, tmp_path, unique):
     aws("s3", "rm", "--recursive", f"s3://{bucket}/")
     assert s3.list_objects_v2(Bucket=bucket).get("Contents", []) == []
     aws("s3", "rb", f"s3://{bucket}")
-    assert bucket not in aws("s3", "ls")
+    eventually(lambda: bucket not in aws("s3", "ls"), "aws s3 ls no longer lists the bucket")
 
 
 def test_s3cmd_round_trip(cairn, tmp_path, unique):

@@ -67,6 +67,15 @@ impl Manifest {
     }
 }
 
+/// The newest live version among those the replicas replaced.
+fn newest_live(old: Vec<Option<ObjectMeta>>) -> Option<ObjectMeta> {
+    let now = crate::timestamp::Timestamp::now_secs();
+    old.into_iter()
+        .flatten()
+        .filter(|m| m.is_live(now))
+        .max_by_key(|m| (m.ts, m.meta_ts))
+}
+
 /// The logical size and ETag of a manifest object; `None` for plain ones.
 pub fn logical(meta: &ObjectMeta) -> Option<(u64, String)> {
     let (_, v) = meta.headers.iter().find(|(n, _)| n == MARKER)?;
@@ -74,22 +83,58 @@ pub fn logical(meta: &ObjectMeta) -> Option<(u64, String)> {
     Some((size.parse().ok()?, etag.to_string()))
 }
 
-/// The metadata clients see: a manifest's logical size and ETag, the
-/// marker hidden.
+/// The metadata clients see (and copies inherit): a manifest's logical
+/// size and ETag, system metadata (the marker among it) left out.
 pub fn presented(meta: &ObjectMeta) -> ObjectMeta {
     let mut m = meta.clone();
     if let Some((size, etag)) = logical(meta) {
         m.size = size;
         m.etag = etag;
     }
-    m.headers.retain(|(n, _)| n != MARKER);
+    m.headers
+        .retain(|(n, _)| !n.starts_with("x-object-sysmeta-"));
     m
 }
 
 impl Cluster {
+    /// Stores an object as `put_object` does and also answers the newest
+    /// live version it replaced, so a replaced manifest's segments can be
+    /// removed without reading the object first.
+    pub async fn put_object_replacing(
+        &self,
+        container: &str,
+        object: &str,
+        template: ObjectMeta,
+        spec: &BodySpec,
+        body: BodyStream,
+    ) -> Result<(ObjectMeta, Option<ObjectMeta>), ProxyError> {
+        let account = template
+            .path
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let place = self.primaries(&account, Some(container), Some(object));
+        let put::Stored {
+            meta,
+            nodes,
+            replaced,
+        } = put::store(&place, spec, template, body).await?;
+        let row = ObjectRow {
+            ts: meta.ts,
+            deleted: false,
+            size: meta.size,
+            etag: meta.etag.clone(),
+            content_type: meta.content_type.clone(),
+        };
+        self.update_container(&account, container, object, row, &nodes)
+            .await;
+        Ok((meta, newest_live(replaced)))
+    }
+
     /// Writes a manifest object: its body lists the segments, its metadata
     /// (from `template`) gets the marker, and its container row the
-    /// logical size and `etag`.
+    /// logical size and `etag`. Answers the newest live version replaced.
     pub async fn put_manifest(
         &self,
         container: &str,
@@ -97,7 +142,7 @@ impl Cluster {
         mut template: ObjectMeta,
         manifest: &Manifest,
         etag: &str,
-    ) -> Result<ObjectMeta, ProxyError> {
+    ) -> Result<(ObjectMeta, Option<ObjectMeta>), ProxyError> {
         let account = template
             .path
             .split('/')
@@ -118,7 +163,11 @@ impl Cluster {
         };
         let stream: BodyStream = Box::pin(futures::stream::iter([Ok(body)]));
         let place = self.primaries(&account, Some(container), Some(object));
-        let put::Stored { meta, nodes } = put::store(&place, &spec, template, stream).await?;
+        let put::Stored {
+            meta,
+            nodes,
+            replaced,
+        } = put::store(&place, &spec, template, stream).await?;
         let row = ObjectRow {
             ts: meta.ts,
             deleted: false,
@@ -128,7 +177,7 @@ impl Cluster {
         };
         self.update_container(&account, container, object, row, &nodes)
             .await;
-        Ok(meta)
+        Ok((meta, newest_live(replaced)))
     }
 
     /// Reads the segment list of a manifest object found with `get_object`.
@@ -202,6 +251,7 @@ mod tests {
         meta.headers = vec![
             (MARKER.into(), "15728640 0123abcd-3".into()),
             ("x-object-meta-k".into(), "v".into()),
+            ("x-object-sysmeta-other".into(), "x".into()),
         ];
         assert_eq!(logical(&meta), Some((15_728_640, "0123abcd-3".into())));
         let shown = presented(&meta);

@@ -7,7 +7,7 @@ use std::io;
 use bytes::Bytes;
 use tracing::warn;
 
-use super::put::{self, BodySpec, BodyStream};
+use super::put::{BodySpec, BodyStream};
 use super::{tally, Cluster, ProxyError};
 use crate::node::Node;
 use crate::store::device::StoredObject;
@@ -203,24 +203,9 @@ impl Cluster {
         spec: &BodySpec,
         body: BodyStream,
     ) -> Result<ObjectMeta, ProxyError> {
-        let account = template
-            .path
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let place = self.primaries(&account, Some(container), Some(object));
-        let put::Stored { meta, nodes } = put::store(&place, spec, template, body).await?;
-        let row = ObjectRow {
-            ts: meta.ts,
-            deleted: false,
-            size: meta.size,
-            etag: meta.etag.clone(),
-            content_type: meta.content_type.clone(),
-        };
-        self.update_container(&account, container, object, row, &nodes)
-            .await;
-        Ok(meta)
+        self.put_object_replacing(container, object, template, spec, body)
+            .await
+            .map(|(meta, _)| meta)
     }
 
     /// Deletes an object: a tombstone on every replica; `NotFound` if it was not live.

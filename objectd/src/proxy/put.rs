@@ -89,6 +89,8 @@ pub struct Stored {
     pub meta: ObjectMeta,
     /// The devices that hold the new version.
     pub nodes: Vec<Node>,
+    /// What each of those devices held before (its replaced version).
+    pub replaced: Vec<Option<ObjectMeta>>,
 }
 
 /// Reads `body` and stores it as `template` on the placement's primaries
@@ -120,8 +122,12 @@ pub async fn store(
         meta.placement = Where::Inline;
         let body = head.freeze();
         let results = write_inline(place, &meta, &body).await;
-        let nodes = tally(results, place.quorum())?;
-        return Ok(Stored { meta, nodes });
+        let (nodes, replaced) = tally(results, place.quorum())?.into_iter().unzip();
+        return Ok(Stored {
+            meta,
+            nodes,
+            replaced,
+        });
     }
     let mut uploads = open_uploads(place)?;
     let mut senders: Vec<_> = uploads.iter_mut().map(|(_, u)| u.sender.take()).collect();
@@ -172,11 +178,15 @@ pub async fn store(
     drop(senders);
     let commits = uploads.into_iter().map(|(node, upload)| {
         let meta = meta.clone();
-        async move { upload.commit(meta).await.map(|_| node) }
+        async move { upload.commit(meta).await.map(|old| (node, old)) }
     });
     let results = futures::future::join_all(commits).await;
-    let nodes = tally(results, place.quorum())?;
-    Ok(Stored { meta, nodes })
+    let (nodes, replaced) = tally(results, place.quorum())?.into_iter().unzip();
+    Ok(Stored {
+        meta,
+        nodes,
+        replaced,
+    })
 }
 
 /// Size of the pieces a large body is fanned out in.
@@ -215,16 +225,16 @@ fn digest_pipe(
 }
 
 /// Writes an inline object to every primary, replacing failed ones by
-/// handoffs; answers the device that took each replica.
+/// handoffs; answers the device that took each replica and what it replaced.
 async fn write_inline(
     place: &Placement,
     meta: &ObjectMeta,
     body: &Bytes,
-) -> Vec<Result<Node, crate::store::StoreError>> {
+) -> Vec<Result<(Node, Option<ObjectMeta>), crate::store::StoreError>> {
     let writes = place.nodes.iter().map(|node| async move {
         node.put_object(place.part, place.hash, meta.clone(), body.clone())
             .await
-            .map(|_| node.clone())
+            .map(|old| (node.clone(), old))
     });
     let mut results = futures::future::join_all(writes).await;
     let mut handoffs = place.handoffs.iter();
@@ -234,7 +244,7 @@ async fn write_inline(
             *r = node
                 .put_object(place.part, place.hash, meta.clone(), body.clone())
                 .await
-                .map(|_| node.clone());
+                .map(|old| (node.clone(), old));
         }
     }
     results

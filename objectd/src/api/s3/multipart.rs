@@ -24,6 +24,47 @@ use crate::proxy::ProxyError;
 use crate::store::listing::{Entry, ListParams};
 use crate::store::record::ObjectRow;
 
+/// Stored header of a completed multipart object naming its upload, whose
+/// parts are `<key>/<upload id>/*` in the segments container.
+pub const UPLOAD_ID: &str = "x-object-sysmeta-s3-upload-id";
+
+/// Removes the parts of a multipart object that a write replaced (nothing
+/// when the replaced version was not one, or is the upload `keep`).
+pub async fn remove_replaced(
+    app: &App,
+    account: &str,
+    bucket: &str,
+    key: &str,
+    replaced: Option<&crate::store::record::ObjectMeta>,
+    keep: Option<&str>,
+) {
+    let Some(id) = replaced
+        .and_then(|m| m.headers.iter().find(|(n, _)| n == UPLOAD_ID))
+        .map(|(_, v)| v.as_str())
+    else {
+        return;
+    };
+    if keep == Some(id) {
+        return;
+    }
+    let segments = segments_container(bucket);
+    let params = ListParams {
+        prefix: format!("{}/", marker_name(key, id)),
+        limit: MAX_PART_NUMBER as usize + 1,
+        ..Default::default()
+    };
+    let Ok(rows) = app.cluster.list_container(account, &segments, params).await else {
+        return;
+    };
+    for entry in rows {
+        if let Entry::Row(name, _) = entry {
+            if let Err(e) = app.cluster.delete_object(account, &segments, &name).await {
+                tracing::debug!(segment = %name, "part delete: {e}");
+            }
+        }
+    }
+}
+
 /// Smallest size of every part but the last.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 
@@ -305,18 +346,26 @@ pub async fn complete(
         marker.headers.clone(),
     );
     let manifest = Manifest::new(list);
-    let replaced: Vec<Segment> = object::manifest_segments(app, &r.account, r.bucket(), r.key())
-        .await
-        .into_iter()
-        .filter(|s| !manifest.segments.contains(s))
-        .collect();
-    app.cluster
+    let mut meta = meta;
+    meta.headers
+        .push((UPLOAD_ID.to_string(), upload_id.to_string()));
+    meta.headers.sort();
+    let (_, replaced) = app
+        .cluster
         .put_manifest(r.bucket(), r.key(), meta, &manifest, &etag)
         .await
         .map_err(|e| S3Error::from_proxy(e, S3Error::no_such_bucket))?;
     // The upload is done: its marker, the parts not used and the parts of
     // the object it replaced go.
-    object::delete_segments(app, &r.account, replaced).await;
+    remove_replaced(
+        app,
+        &r.account,
+        r.bucket(),
+        r.key(),
+        replaced.as_ref(),
+        Some(upload_id),
+    )
+    .await;
     let _ = app
         .cluster
         .delete_object(&r.account, &segments, &marker_name(r.key(), upload_id))

@@ -10,7 +10,7 @@ use hyper::body::Incoming;
 
 use super::error::S3Error;
 use super::xml::{self, elem, NS};
-use super::{bucket, payload, S3Request};
+use super::{bucket, multipart, payload, S3Request};
 use crate::api::body::{self, Object};
 use crate::api::response::{self, Resp};
 use crate::api::swift::range::{self, Ranges};
@@ -134,10 +134,14 @@ pub async fn store_body(
     let (stream, check) = payload::stream(body, &r.verified);
     match app
         .cluster
-        .put_object(container, object, meta, &spec, stream)
+        .put_object_replacing(container, object, meta, &spec, stream)
         .await
     {
-        Ok(meta) => Ok(meta),
+        Ok((meta, replaced)) => {
+            multipart::remove_replaced(app, &r.account, container, object, replaced.as_ref(), None)
+                .await;
+            Ok(meta)
+        }
         Err(ProxyError::ClientBody(e)) => Err(check
             .failure()
             .unwrap_or_else(|| S3Error::from_proxy(ProxyError::ClientBody(e), S3Error::internal))),
@@ -171,14 +175,7 @@ pub async fn put(app: &App, r: &S3Request, body: Incoming) -> Result<Resp, S3Err
         r.header("content-type"),
         stored_headers(&r.parts.headers)?,
     );
-    // The version replaced may be a multipart object whose parts must go;
-    // it is looked up while the body streams in.
-    let (replaced, stored) = tokio::join!(
-        manifest_segments(app, &r.account, r.bucket(), r.key()),
-        store_body(app, r, r.bucket(), r.key(), meta, body)
-    );
-    let meta = stored?;
-    delete_segments(app, &r.account, replaced).await;
+    let meta = store_body(app, r, r.bucket(), r.key(), meta, body).await?;
     let mut resp = response::empty(StatusCode::OK);
     response::set(&mut resp, "etag", &format!("\"{}\"", meta.etag));
     Ok(resp)
@@ -478,10 +475,14 @@ pub async fn store_stream(
         expected_etag: None,
         max_size: app.cluster.max_object_size,
     };
-    app.cluster
-        .put_object(container, object, meta, &spec, stream)
+    let account = meta.path.split('/').next().unwrap_or_default().to_string();
+    let (meta, replaced) = app
+        .cluster
+        .put_object_replacing(container, object, meta, &spec, stream)
         .await
-        .map_err(|e| S3Error::from_proxy(e, S3Error::no_such_bucket))
+        .map_err(|e| S3Error::from_proxy(e, S3Error::no_such_bucket))?;
+    multipart::remove_replaced(app, &account, container, object, replaced.as_ref(), None).await;
+    Ok(meta)
 }
 
 pub async fn copy(app: &App, r: &S3Request) -> Result<Resp, S3Error> {
@@ -516,12 +517,7 @@ pub async fn copy(app: &App, r: &S3Request) -> Result<Resp, S3Error> {
             src.meta.headers.clone(),
         )
     };
-    let (replaced, stored) = tokio::join!(
-        manifest_segments(app, &r.account, r.bucket(), r.key()),
-        store_stream(app, r.bucket(), r.key(), meta, src.meta.size, src.full())
-    );
-    let stored = stored?;
-    delete_segments(app, &r.account, replaced).await;
+    let stored = store_stream(app, r.bucket(), r.key(), meta, src.meta.size, src.full()).await?;
     let mut out = format!("<CopyObjectResult xmlns=\"{NS}\">");
     elem(&mut out, "LastModified", &xml::date(stored.ts));
     elem(&mut out, "ETag", &format!("\"{}\"", stored.etag));
