@@ -207,6 +207,12 @@ async fn replicate_partition(
             }
         }
     }
+    if !all_done {
+        // Something could not be pushed (a peer down, or not yet holding
+        // the device under a new ring): look again next pass, not only at
+        // the next full one.
+        dev.mark_dirty(part);
+    }
     if !is_primary && all_done && primaries.len() == ring.replicas() as usize {
         match dev.purge_records(part, mine).await {
             Ok(_) => report.handoffs_removed += 1,

@@ -102,7 +102,8 @@ impl DeviceStore {
         result
     }
 
-    fn mark_dirty(&self, part: u32) {
+    /// Marks a partition for the replicator's next pass.
+    pub fn mark_dirty(&self, part: u32) {
         self.dirty
             .lock()
             .expect("dirty lock never poisoned")
