@@ -92,6 +92,34 @@ impl Cluster {
         object: &str,
         read: bool,
     ) -> Result<Found, ProxyError> {
+        // A concurrent overwrite may remove the newest version's data file
+        // between reading the index and reading the file: look again, and
+        // the index shows the version that replaced it.
+        for _ in 0..2 {
+            if let Some(found) = self
+                .find_object_once(account, container, object, read)
+                .await?
+            {
+                return Ok(found);
+            }
+        }
+        self.find_object_once(account, container, object, read)
+            .await?
+            .ok_or_else(|| {
+                ProxyError::Store(crate::store::StoreError::Io(io::Error::other(
+                    "no readable replica",
+                )))
+            })
+    }
+
+    /// One lookup; `None` when no replica of the newest version could be read.
+    async fn find_object_once(
+        &self,
+        account: &str,
+        container: &str,
+        object: &str,
+        read: bool,
+    ) -> Result<Option<Found>, ProxyError> {
         let place = self.primaries(account, Some(container), Some(object));
         let reads = place
             .nodes
@@ -184,14 +212,12 @@ impl Cluster {
                     }
                 }
             };
-            return Ok(Found {
+            return Ok(Some(Found {
                 meta: stored.meta,
                 body,
-            });
+            }));
         }
-        Err(ProxyError::Store(crate::store::StoreError::Io(
-            io::Error::other("no readable replica"),
-        )))
+        Ok(None)
     }
 
     /// Stores an object and updates its container listing.
