@@ -28,6 +28,13 @@ impl Cluster {
         durable: bool,
     ) {
         let place = self.primaries(account, None, None);
+        // The container's own count-change time orders its reports; a
+        // container whose counts never changed reports at `stats_ts`.
+        let stats_ts = if info.stats_ts.0 > 0 {
+            info.stats_ts
+        } else {
+            stats_ts
+        };
         let row = ContainerRow {
             put_ts: info.put_ts,
             delete_ts: info.delete_ts,

@@ -115,6 +115,11 @@ pub struct ContainerInfo {
     pub policy: String,
     pub object_count: u64,
     pub bytes_used: u64,
+    /// When the counts last changed on this replica (strictly increasing):
+    /// orders the stats reports sent to the account, so a report of older
+    /// counts never overrides a newer one.
+    #[serde(default)]
+    pub stats_ts: Timestamp,
 }
 
 impl ContainerInfo {

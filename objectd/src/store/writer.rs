@@ -476,6 +476,7 @@ impl Batch<'_> {
             return Ok(info);
         }
         self.put(key, record::encode(&row));
+        info.stats_ts = Timestamp::now().max(Timestamp(info.stats_ts.0 + 1));
         self.put(info_key, record::encode(&info));
         Ok(info)
     }
