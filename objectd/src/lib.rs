@@ -73,7 +73,7 @@ pub async fn run(
             cluster: cluster.clone(),
             stats: stats.clone(),
         });
-        tasks.spawn(api::serve_with(
+        tasks.spawn(common::http::serve(
             listener,
             move |req| {
                 let state = state.clone();

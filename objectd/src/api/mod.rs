@@ -10,16 +10,12 @@ pub mod response;
 pub mod s3;
 pub mod swift;
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::{debug, Instrument};
 
 use crate::proxy::Cluster;
@@ -36,7 +32,7 @@ pub struct App {
 
 /// Serves the proxy's API on `listener` until `shutdown`.
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) {
-    serve_with(
+    common::http::serve(
         listener,
         move |req| {
             let app = app.clone();
@@ -45,48 +41,6 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
         shutdown,
     )
     .await
-}
-
-/// Serves HTTP/1.1 with `handler` on `listener` until `shutdown`, then
-/// waits (up to 10 s) for open requests.
-pub async fn serve_with<H, F>(listener: TcpListener, handler: H, shutdown: CancellationToken)
-where
-    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
-    F: std::future::Future<Output = Resp> + Send + 'static,
-{
-    let tracker = TaskTracker::new();
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
-        let handler = handler.clone();
-        let service = service_fn(move |req| {
-            let fut = handler(req);
-            async move { Ok::<_, Infallible>(fut.await) }
-        });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .max_headers(256)
-            .timer(TokioTimer::new())
-            .header_read_timeout(std::time::Duration::from_secs(60))
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tracker.spawn(async move {
-            if let Err(e) = conn.await {
-                debug!(%peer, "connection ended: {e}");
-            }
-        });
-    }
-    tracker.close();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown()).await;
 }
 
 /// A new transaction id in Swift's form.

@@ -201,8 +201,13 @@ async fn devices_recon(cluster: &Cluster) -> Resp {
     )
 }
 
+/// Largest call or inline object body accepted: inline bodies are at most
+/// 64 KiB, calls carry a listing query or a record.
+const MAX_SMALL_BODY: usize = 4 * 1024 * 1024;
+
 async fn read_all(body: Incoming) -> Result<Bytes, StoreError> {
-    body.collect()
+    http_body_util::Limited::new(body, MAX_SMALL_BODY)
+        .collect()
         .await
         .map(|b| b.to_bytes())
         .map_err(|e| StoreError::Io(io::Error::other(e)))

@@ -13,17 +13,13 @@ pub mod roles;
 pub mod users;
 pub mod versions;
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::{debug, Instrument};
 
 use super::error::{Error, Result};
@@ -34,38 +30,15 @@ use response::Resp;
 /// Serves the API on `listener` until `shutdown`, then waits (up to 10 s)
 /// for open requests.
 pub async fn serve(listener: TcpListener, id: Arc<Identity>, shutdown: CancellationToken) {
-    let tracker = TaskTracker::new();
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!("identity accept failed: {e}");
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
-        let id = id.clone();
-        let service = service_fn(move |req| {
+    common::http::serve(
+        listener,
+        move |req| {
             let id = id.clone();
-            async move { Ok::<_, Infallible>(handle(&id, req).await) }
-        });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(std::time::Duration::from_secs(60))
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tracker.spawn(async move {
-            if let Err(e) = conn.await {
-                debug!(%peer, "identity connection ended: {e}");
-            }
-        });
-    }
-    tracker.close();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown()).await;
+            async move { handle(&id, req).await }
+        },
+        shutdown,
+    )
+    .await
 }
 
 async fn handle(id: &Identity, req: http::Request<Incoming>) -> Resp {
