@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::auth::UserConfig;
 use crate::api::s3::keys::S3KeyConfig;
 use crate::api::swift::constraints::MAX_FILE_SIZE;
+use crate::policy::{Policies, PolicyConfig};
 
 /// What a process of objectd does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -67,6 +69,9 @@ pub struct FileConfig {
     /// Domains under which `bucket.<domain>` addresses a bucket
     /// (virtual-hosted-style S3).
     pub s3_domains: Vec<String>,
+    /// Storage policies (`[[objectd.policies]]`); none means policy 0,
+    /// replicated, alone.
+    pub policies: Vec<PolicyConfig>,
 }
 
 impl Default for FileConfig {
@@ -90,6 +95,7 @@ impl Default for FileConfig {
             users: Vec::new(),
             s3_keys: Vec::new(),
             s3_domains: vec!["localhost".to_string()],
+            policies: Vec::new(),
         }
     }
 }
@@ -110,6 +116,14 @@ pub struct Config {
     pub users: Vec<UserConfig>,
     pub s3_keys: Vec<S3KeyConfig>,
     pub s3_domains: Vec<String>,
+    pub policies: Arc<Policies>,
+}
+
+impl Config {
+    /// The ring file of a storage policy.
+    pub fn ring_path(&self, policy: u32) -> PathBuf {
+        crate::policy::ring_path(&self.ring, policy)
+    }
 }
 
 impl FileConfig {
@@ -192,6 +206,7 @@ impl FileConfig {
             users: self.users,
             s3_keys: self.s3_keys,
             s3_domains: self.s3_domains,
+            policies: Arc::new(Policies::from_config(&self.policies)?),
         })
     }
 }

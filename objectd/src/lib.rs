@@ -9,6 +9,7 @@ pub mod config;
 pub mod daemons;
 pub mod ec;
 pub mod node;
+pub mod policy;
 pub mod proxy;
 pub mod ring;
 pub mod ring_reload;
@@ -40,18 +41,36 @@ pub async fn run(
     listeners: Listeners,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let ring =
-        ring::Ring::load(&cfg.ring).with_context(|| format!("load ring {}", cfg.ring.display()))?;
-    let devices = ring_reload::open_local_devices(&ring, &cfg, |_| false).await?;
-    info!(
-        devices = devices.len(),
-        part_power = ring.part_power(),
-        replicas = ring.replicas(),
-        proxy = cfg.proxy,
-        storage = cfg.storage,
-        "object store opened"
-    );
-    let cluster = Arc::new(proxy::Cluster::new(ring, devices, cfg.max_object_size));
+    let cluster = Arc::new(proxy::Cluster::with_policies(
+        cfg.policies.clone(),
+        cfg.max_object_size,
+    ));
+    for policy in cfg.policies.all() {
+        let path = cfg.ring_path(policy.index);
+        let ring =
+            ring::Ring::load(&path).with_context(|| format!("load ring {}", path.display()))?;
+        if let Some(ec) = &policy.ec {
+            anyhow::ensure!(
+                ring.replicas() as usize == ec.width(),
+                "ring {} has {} replicas; policy {} needs {}",
+                path.display(),
+                ring.replicas(),
+                policy.name,
+                ec.width()
+            );
+        }
+        let devices = ring_reload::open_local_devices(&ring, policy.index, &cfg, |_| false).await?;
+        info!(
+            policy = %policy.name,
+            devices = devices.len(),
+            part_power = ring.part_power(),
+            replicas = ring.replicas(),
+            proxy = cfg.proxy,
+            storage = cfg.storage,
+            "object store opened"
+        );
+        cluster.install(policy.index, ring, devices);
+    }
     let stats = Arc::new(daemons::Stats::default());
     let mut tasks = if cfg.storage {
         daemons::spawn(

@@ -19,9 +19,11 @@ use crate::Config;
 /// How often the ring file is checked.
 const CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Opens the ring's devices on this host, except those `skip` names.
+/// Opens the stores of policy `policy` on the ring's devices on this host,
+/// except those `skip` names.
 pub async fn open_local_devices(
     ring: &Ring,
+    policy: u32,
     cfg: &Config,
     skip: impl Fn(u32) -> bool,
 ) -> anyhow::Result<Vec<Arc<DeviceStore>>> {
@@ -40,7 +42,8 @@ pub async fn open_local_devices(
         local
             .iter()
             .map(|d| {
-                DeviceStore::open(d.id, &devices_dir.join(&d.device))
+                let root = crate::policy::device_dir(&devices_dir.join(&d.device), policy);
+                DeviceStore::open_for_policy(d.id, policy, &root)
                     .map(Arc::new)
                     .with_context(|| format!("open device {}", d.device))
             })
@@ -53,31 +56,41 @@ fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-/// Reloads the ring whenever its file changes, until `shutdown`.
+/// Reloads each policy's ring whenever its file changes, until `shutdown`.
 pub async fn watch(cluster: Arc<Cluster>, cfg: Config, shutdown: CancellationToken) {
-    let mut seen = modified(&cfg.ring);
+    let indexes: Vec<u32> = cfg.policies.all().iter().map(|p| p.index).collect();
+    let mut seen: Vec<_> = indexes
+        .iter()
+        .map(|p| modified(&cfg.ring_path(*p)))
+        .collect();
     while crate::daemons::pause(CHECK_INTERVAL, &shutdown).await {
-        let now = modified(&cfg.ring);
-        if now == seen {
-            continue;
-        }
-        seen = now;
-        if let Err(e) = reload(&cluster, &cfg).await {
-            warn!("cannot reload ring {}: {e:#}", cfg.ring.display());
+        for (policy, seen) in indexes.iter().zip(seen.iter_mut()) {
+            let path = cfg.ring_path(*policy);
+            let now = modified(&path);
+            if now == *seen {
+                continue;
+            }
+            *seen = now;
+            if let Err(e) = reload(&cluster, &cfg, *policy).await {
+                warn!("cannot reload ring {}: {e:#}", path.display());
+            }
         }
     }
 }
 
-async fn reload(cluster: &Cluster, cfg: &Config) -> anyhow::Result<()> {
-    let path = cfg.ring.clone();
+async fn reload(cluster: &Cluster, cfg: &Config, policy: u32) -> anyhow::Result<()> {
+    let path = cfg.ring_path(policy);
     let ring = tokio::task::spawn_blocking(move || Ring::load(path)).await??;
-    if ring.version() <= cluster.ring().version() {
+    if cluster
+        .ring_of(policy)
+        .is_some_and(|r| ring.version() <= r.version())
+    {
         return Ok(());
     }
-    let added = open_local_devices(&ring, cfg, |id| cluster.has_device(id)).await?;
+    let added = open_local_devices(&ring, policy, cfg, |id| cluster.has_device(policy, id)).await?;
     let version = ring.version();
     let new_devices = added.len();
-    cluster.install(ring, added);
-    info!(version, new_devices, "ring reloaded");
+    cluster.install(policy, ring, added);
+    info!(policy, version, new_devices, "ring reloaded");
     Ok(())
 }

@@ -22,7 +22,7 @@ pub struct Object {
 }
 
 enum Source {
-    Plain(Found),
+    Plain(Box<Found>),
     Manifest {
         manifest: Arc<Manifest>,
         cluster: Arc<Cluster>,
@@ -41,7 +41,7 @@ pub async fn open(
     if manifest::logical(&found.meta).is_none() || head {
         return Ok(Object {
             meta: manifest::presented(&found.meta),
-            source: Source::Plain(found),
+            source: Source::Plain(Box::new(found)),
         });
     }
     let list = cluster.read_manifest(&found).await?;

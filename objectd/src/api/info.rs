@@ -12,6 +12,31 @@ pub fn handle<B>(req: &Request<B>, app: &App) -> Resp {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return response::error(StatusCode::METHOD_NOT_ALLOWED, "");
     }
+    let policies: Vec<_> = app
+        .cluster
+        .policies()
+        .all()
+        .iter()
+        .map(|p| {
+            let mut names = vec![p.name.clone()];
+            names.extend(p.aliases.iter().cloned());
+            let mut entry = json!({
+                "name": p.name,
+                "aliases": names.join(", "),
+                "policy_type": p.type_name(),
+            });
+            if p.default {
+                entry["default"] = json!(true);
+            }
+            if let Some(ec) = &p.ec {
+                entry["ec_type"] = json!("reed_solomon_erasure");
+                entry["ec_num_data_fragments"] = json!(ec.k);
+                entry["ec_num_parity_fragments"] = json!(ec.m);
+                entry["ec_object_segment_size"] = json!(ec.segment_size);
+            }
+            entry
+        })
+        .collect();
     let body = json!({
         "swift": {
             "version": env!("CARGO_PKG_VERSION"),
@@ -28,7 +53,7 @@ pub fn handle<B>(req: &Request<B>, app: &App) -> Resp {
             "max_container_name_length": c::MAX_CONTAINER_NAME_LENGTH,
             "extra_header_count": 0,
             "strict_cors_mode": true,
-            "policies": [{"name": "Policy-0", "aliases": "Policy-0", "default": true}],
+            "policies": policies,
             "allow_account_management": false,
             "account_autocreate": true,
         },

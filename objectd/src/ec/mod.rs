@@ -5,6 +5,8 @@
 //! every segment, in order; node `i` of a partition stores archive `i`.
 //! Any `k` archives give back the body. No I/O here.
 
+pub mod archive;
+
 use reed_solomon_erasure::galois_8::ReedSolomon;
 
 /// Why coding failed.

@@ -30,6 +30,9 @@ const NODE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a host that refused a connection is skipped.
 const SUPPRESSION: Duration = Duration::from_secs(3);
 
+/// The header naming the storage policy of the addressed store (Swift's).
+pub const POLICY_HEADER: &str = "x-backend-storage-policy-index";
+
 /// Request body of the storage protocol.
 pub type ReqBody = UnsyncBoxBody<Bytes, io::Error>;
 
@@ -62,6 +65,8 @@ fn now_ms() -> u64 {
 /// A device served by another storage host.
 pub struct RemoteDevice {
     pub id: u32,
+    /// The storage policy of the store addressed on that device.
+    pub policy: u32,
     /// `ip:port` of the host's storage server.
     pub host: String,
     http: HttpClient,
@@ -83,9 +88,16 @@ fn streamed(stream: BodyStream) -> ReqBody {
 }
 
 impl RemoteDevice {
-    pub fn new(id: u32, host: String, http: HttpClient, health: Arc<HostHealth>) -> Self {
+    pub fn new(
+        id: u32,
+        policy: u32,
+        host: String,
+        http: HttpClient,
+        health: Arc<HostHealth>,
+    ) -> Self {
         RemoteDevice {
             id,
+            policy,
             host,
             http,
             health,
@@ -114,6 +126,7 @@ impl RemoteDevice {
         Request::builder()
             .method(method)
             .uri(format!("http://{}/{path}", self.host))
+            .header(POLICY_HEADER, self.policy)
             .body(body)
             .expect("valid request")
     }

@@ -83,10 +83,16 @@ pub async fn handle(state: &StorageState, req: Request<Incoming>) -> Resp {
         }
         return crate::api::recon(&state.stats, segs[1]);
     }
+    let policy = req
+        .headers()
+        .get(super::client::POLICY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(0);
     let Some(dev) = segs
         .get(1)
         .and_then(|d| d.parse::<u32>().ok())
-        .and_then(|id| state.cluster.node(id))
+        .and_then(|id| state.cluster.node_in(policy, id))
         .and_then(|n| n.local().cloned())
     else {
         return response::with_body(StatusCode::NOT_FOUND, "text/plain", "no such device here");
@@ -175,9 +181,11 @@ pub async fn handle(state: &StorageState, req: Request<Incoming>) -> Resp {
 /// partitions it holds and how many of those it is not a primary for
 /// (handoffs waiting to go home).
 async fn devices_recon(cluster: &Cluster) -> Resp {
-    let ring = cluster.ring();
     let mut out = Vec::new();
     for dev in cluster.devices() {
+        let Some(ring) = cluster.ring_of(dev.policy) else {
+            continue;
+        };
         let (objects, parts) = match (dev.object_count().await, dev.partitions().await) {
             (Ok(o), Ok(p)) => (o, p),
             (Err(e), _) | (_, Err(e)) => return json::<()>(Err(e)),
@@ -188,12 +196,13 @@ async fn devices_recon(cluster: &Cluster) -> Resp {
             .count();
         out.push(serde_json::json!({
             "id": dev.id,
+            "policy": dev.policy,
             "objects": objects,
             "partitions": parts.len(),
             "handoff_partitions": handoffs,
         }));
     }
-    out.sort_by_key(|d| d["id"].as_u64());
+    out.sort_by_key(|d| (d["policy"].as_u64(), d["id"].as_u64()));
     response::with_body(
         StatusCode::OK,
         "application/json",

@@ -15,21 +15,39 @@ pub enum Created {
 
 impl Cluster {
     /// Creates a container (or updates the metadata of an existing one).
+    /// A new container gets storage policy `policy` (the default when
+    /// `None`); asking an existing one for another policy is a `Conflict`.
     pub async fn put_container(
         &self,
         account: &str,
         container: &str,
         headers: Vec<(String, String)>,
-        policy: &str,
+        policy: Option<u32>,
     ) -> Result<Created, ProxyError> {
-        let existed = self.container_info(account, container).await.is_ok();
+        let existing = match self.container_info(account, container).await {
+            Ok(info) => Some(info),
+            Err(ProxyError::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        if let (Some(info), Some(p)) = (&existing, policy) {
+            if self.policy_index(&info.policy) != p {
+                return Err(ProxyError::Conflict);
+            }
+        }
+        let policies = self.policies();
+        let name = policy
+            .and_then(|p| policies.get(p))
+            .unwrap_or_else(|| policies.default_policy())
+            .name
+            .clone();
+        self.forget_container_policy(account, container);
         let place = self.primaries(account, Some(container), None);
         let ts = Timestamp::now();
         let writes = place.nodes.iter().map(|d| {
             let change = ContainerChange::Put {
                 ts,
                 headers: headers.clone(),
-                policy: policy.to_string(),
+                policy: name.clone(),
             };
             d.container_change(place.part, account, container, change)
         });
@@ -38,7 +56,7 @@ impl Cluster {
             self.update_account(account, container, info, ts, true)
                 .await;
         }
-        Ok(if existed {
+        Ok(if existing.is_some() {
             Created::Existing
         } else {
             Created::New
@@ -71,6 +89,7 @@ impl Cluster {
 
     /// Deletes an empty container.
     pub async fn delete_container(&self, account: &str, container: &str) -> Result<(), ProxyError> {
+        self.forget_container_policy(account, container);
         let place = self.primaries(account, Some(container), None);
         let ts = Timestamp::now();
         let writes = place.nodes.iter().map(|d| {

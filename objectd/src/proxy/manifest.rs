@@ -114,12 +114,13 @@ impl Cluster {
             .next()
             .unwrap_or_default()
             .to_string();
-        let place = self.primaries(&account, Some(container), Some(object));
         let put::Stored {
             meta,
             nodes,
             replaced,
-        } = put::store(&place, spec, template, body).await?;
+        } = self
+            .store_object(&account, container, object, spec, template, body)
+            .await?;
         let row = ObjectRow {
             ts: meta.ts,
             deleted: false,
@@ -162,12 +163,13 @@ impl Cluster {
             max_size: u64::MAX,
         };
         let stream: BodyStream = Box::pin(futures::stream::iter([Ok(body)]));
-        let place = self.primaries(&account, Some(container), Some(object));
         let put::Stored {
             meta,
             nodes,
             replaced,
-        } = put::store(&place, &spec, template, stream).await?;
+        } = self
+            .store_object(&account, container, object, &spec, template, stream)
+            .await?;
         let row = ObjectRow {
             ts: meta.ts,
             deleted: false,
@@ -184,7 +186,7 @@ impl Cluster {
     pub async fn read_manifest(&self, found: &Found) -> Result<Manifest, ProxyError> {
         let bytes = match &found.body {
             ObjectBody::Inline(b) => b.clone(),
-            ObjectBody::File { .. } => {
+            ObjectBody::File { .. } | ObjectBody::Erasure(_) => {
                 let mut body = found.body();
                 let mut buf = Vec::with_capacity(found.meta.size as usize);
                 while let Some(chunk) = futures::StreamExt::next(&mut body).await {

@@ -5,14 +5,19 @@
 
 pub mod account;
 pub mod container;
+pub mod ec_get;
+pub mod ec_put;
 pub mod manifest;
 pub mod object;
+pub mod policy_cache;
 pub mod put;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use crate::ec::EcScheme;
 use crate::node;
+use crate::policy::Policies;
 
 use crate::node::client::{HostHealth, HttpClient};
 use crate::node::{Node, RemoteDevice};
@@ -49,75 +54,109 @@ pub enum ProxyError {
     Store(#[from] StoreError),
 }
 
-/// The cluster as this process sees it: the ring, and every ring device as
-/// a `Node` (open here, or on another storage host).
+/// The cluster as this process sees it: every storage policy's ring, and
+/// every ring device as a `Node` (open here, or on another storage host).
 pub struct Cluster {
-    ring: RwLock<Arc<Ring>>,
-    nodes: RwLock<HashMap<u32, Node>>,
+    policies: Arc<Policies>,
+    rings: RwLock<HashMap<u32, Arc<Ring>>>,
+    /// Devices by (policy, ring id).
+    nodes: RwLock<HashMap<(u32, u32), Node>>,
     http: HttpClient,
     hosts: RwLock<HashMap<String, Arc<HostHealth>>>,
     /// Largest object accepted, in bytes.
     pub max_object_size: u64,
+    container_policies: policy_cache::PolicyCache,
 }
 
 /// Bodies up to this size are stored inline in the metadata database.
 pub const INLINE_MAX: usize = 64 * 1024;
 
 impl Cluster {
-    /// A cluster over `ring` whose devices are the given local stores and,
-    /// for every other device of the ring, its storage host.
-    pub fn new(ring: Ring, local: Vec<Arc<DeviceStore>>, max_object_size: u64) -> Self {
-        let cluster = Cluster {
-            ring: RwLock::new(Arc::new(ring.clone())),
+    /// A cluster of the given policies, without rings yet (see `install`).
+    pub fn with_policies(policies: Arc<Policies>, max_object_size: u64) -> Self {
+        Cluster {
+            policies,
+            rings: RwLock::new(HashMap::new()),
             nodes: RwLock::new(HashMap::new()),
             http: node::client::http_client(),
             hosts: RwLock::new(HashMap::new()),
             max_object_size,
-        };
-        cluster.install(ring, local);
+            container_policies: Default::default(),
+        }
+    }
+
+    /// A cluster of policy 0 alone over `ring` whose devices are the given
+    /// local stores and, for every other device of the ring, its storage host.
+    pub fn new(ring: Ring, local: Vec<Arc<DeviceStore>>, max_object_size: u64) -> Self {
+        let cluster =
+            Cluster::with_policies(Arc::new(Policies::replicated_only()), max_object_size);
+        cluster.install(0, ring, local);
         cluster
     }
 
-    /// The current ring.
-    pub fn ring(&self) -> Arc<Ring> {
-        self.ring.read().expect("ring lock never poisoned").clone()
+    /// The storage policies.
+    pub fn policies(&self) -> &Policies {
+        &self.policies
     }
 
-    /// Installs a newer ring with the local devices newly opened for it;
-    /// every other device it names is reached through its host.
-    pub fn install(&self, ring: Ring, added_local: Vec<Arc<DeviceStore>>) {
+    /// Policy 0's ring (accounts, containers and replicated objects).
+    pub fn ring(&self) -> Arc<Ring> {
+        self.ring_of(0).expect("policy 0 always has a ring")
+    }
+
+    /// A policy's ring, once installed.
+    pub fn ring_of(&self, policy: u32) -> Option<Arc<Ring>> {
+        self.rings
+            .read()
+            .expect("ring lock never poisoned")
+            .get(&policy)
+            .cloned()
+    }
+
+    /// Installs a (newer) ring of `policy` with the local devices newly
+    /// opened for it; every other device it names is reached through its host.
+    pub fn install(&self, policy: u32, ring: Ring, added_local: Vec<Arc<DeviceStore>>) {
         {
             let mut nodes = self.nodes.write().expect("node lock never poisoned");
             for d in added_local {
-                nodes.insert(d.id, Node::Local(d));
+                nodes.insert((policy, d.id), Node::Local(d));
             }
             let mut hosts = self.hosts.write().expect("host lock never poisoned");
             for d in ring.devices() {
-                let stale = match nodes.get(&d.id) {
+                let stale = match nodes.get(&(policy, d.id)) {
                     None => true,
                     Some(Node::Remote(r)) => r.host != d.host,
                     Some(Node::Local(_)) => false,
                 };
                 if stale {
                     let health = hosts.entry(d.host.clone()).or_default().clone();
-                    let remote = RemoteDevice::new(d.id, d.host.clone(), self.http.clone(), health);
-                    nodes.insert(d.id, Node::Remote(Arc::new(remote)));
+                    let remote =
+                        RemoteDevice::new(d.id, policy, d.host.clone(), self.http.clone(), health);
+                    nodes.insert((policy, d.id), Node::Remote(Arc::new(remote)));
                 }
             }
         }
-        *self.ring.write().expect("ring lock never poisoned") = Arc::new(ring);
+        self.rings
+            .write()
+            .expect("ring lock never poisoned")
+            .insert(policy, Arc::new(ring));
     }
 
-    /// A device by ring id.
+    /// A policy-0 device by ring id.
     pub fn node(&self, id: u32) -> Option<Node> {
+        self.node_in(0, id)
+    }
+
+    /// A device of a policy by ring id.
+    pub fn node_in(&self, policy: u32, id: u32) -> Option<Node> {
         self.nodes
             .read()
             .expect("node lock never poisoned")
-            .get(&id)
+            .get(&(policy, id))
             .cloned()
     }
 
-    /// The devices open in this process.
+    /// The stores open in this process, of every policy.
     pub fn devices(&self) -> Vec<Arc<DeviceStore>> {
         self.nodes
             .read()
@@ -127,19 +166,32 @@ impl Cluster {
             .collect()
     }
 
-    /// Whether a device with this ring id is open in this process.
-    pub fn has_device(&self, id: u32) -> bool {
-        self.node(id).is_some_and(|n| n.local().is_some())
+    /// Whether a device of `policy` with this ring id is open in this process.
+    pub fn has_device(&self, policy: u32, id: u32) -> bool {
+        self.node_in(policy, id)
+            .is_some_and(|n| n.local().is_some())
     }
 
-    /// The partition, primary devices and handoffs of a path.
+    /// The partition, primary devices and handoffs of a path on policy 0's
+    /// ring (accounts, containers, replicated objects).
     pub fn primaries(
         &self,
         account: &str,
         container: Option<&str>,
         object: Option<&str>,
     ) -> Placement {
-        let ring = self.ring();
+        self.placement(0, account, container, object)
+    }
+
+    /// The partition, primary devices and handoffs of a path on a policy's ring.
+    pub fn placement(
+        &self,
+        policy: u32,
+        account: &str,
+        container: Option<&str>,
+        object: Option<&str>,
+    ) -> Placement {
+        let ring = self.ring_of(policy).unwrap_or_else(|| self.ring());
         let hash = ring.hash_path(account, container, object);
         let part = ring.partition_for_hash(&hash);
         let replicas = ring.replicas() as usize;
@@ -147,11 +199,11 @@ impl Cluster {
         let primaries = ring
             .primaries(part)
             .iter()
-            .filter_map(|d| nodes.get(&d.id).cloned())
+            .filter_map(|d| nodes.get(&(policy, d.id)).cloned())
             .collect();
         let handoffs = ring
             .handoffs(part)
-            .filter_map(|d| nodes.get(&d.id).cloned())
+            .filter_map(|d| nodes.get(&(policy, d.id)).cloned())
             .collect();
         Placement {
             part,
@@ -159,6 +211,7 @@ impl Cluster {
             replicas,
             nodes: primaries,
             handoffs,
+            ec: self.policies.get(policy).and_then(|p| p.ec.clone()),
         }
     }
 }
@@ -170,12 +223,19 @@ pub struct Placement {
     pub replicas: usize,
     pub nodes: Vec<Node>,
     pub handoffs: Vec<Node>,
+    /// The erasure-coding scheme, when the path's policy has one: then
+    /// primary `i` holds fragment archive `i`.
+    pub ec: Option<Arc<EcScheme>>,
 }
 
 impl Placement {
-    /// Successes needed for a write (a majority of replicas).
+    /// Successes needed for a write: a majority of replicas, or for erasure
+    /// coding `k` fragments and one more (Swift's EC quorum).
     pub fn quorum(&self) -> usize {
-        self.replicas / 2 + 1
+        match &self.ec {
+            Some(ec) => (ec.k + 1).min(ec.width()),
+            None => self.replicas / 2 + 1,
+        }
     }
 }
 

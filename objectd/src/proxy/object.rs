@@ -3,11 +3,13 @@
 //! updates that follow every change.
 
 use std::io;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tracing::warn;
 
-use super::put::{BodySpec, BodyStream};
+use super::ec_get::EcObject;
+use super::put::{BodySpec, BodyStream, Stored};
 use super::{tally, Cluster, ProxyError};
 use crate::node::Node;
 use crate::store::device::StoredObject;
@@ -34,6 +36,8 @@ pub enum ObjectBody {
         part: u32,
         hash: [u8; 16],
     },
+    /// Fragment archives of an erasure-coded object, decoded as they stream.
+    Erasure(Arc<EcObject>),
 }
 
 impl Found {
@@ -52,6 +56,7 @@ impl Found {
                 let verify = whole.then(|| self.meta.blake3.clone());
                 node.stream_file(*part, *hash, self.meta.ts, offset, len, verify)
             }
+            ObjectBody::Erasure(obj) => super::ec_get::stream_range(obj, offset, len),
         }
     }
 
@@ -120,7 +125,11 @@ impl Cluster {
         object: &str,
         read: bool,
     ) -> Result<Option<Found>, ProxyError> {
-        let place = self.primaries(account, Some(container), Some(object));
+        let policy = self.object_policy(account, container).await?;
+        let place = self.placement(policy, account, Some(container), Some(object));
+        if let Some(ec) = place.ec.clone() {
+            return super::ec_get::find(&place, &ec, read).await;
+        }
         let reads = place
             .nodes
             .iter()
@@ -234,6 +243,25 @@ impl Cluster {
             .map(|(meta, _)| meta)
     }
 
+    /// Stores a body on the primaries of the object's storage policy:
+    /// replicas, or fragment archives for an erasure-coded policy.
+    pub async fn store_object(
+        &self,
+        account: &str,
+        container: &str,
+        object: &str,
+        spec: &BodySpec,
+        template: ObjectMeta,
+        body: BodyStream,
+    ) -> Result<Stored, ProxyError> {
+        let policy = self.object_policy(account, container).await?;
+        let place = self.placement(policy, account, Some(container), Some(object));
+        match place.ec.clone() {
+            Some(ec) => super::ec_put::store(&place, &ec, spec, template, body).await,
+            None => super::put::store(&place, spec, template, body).await,
+        }
+    }
+
     /// Deletes an object: a tombstone on every replica; `NotFound` if it was not live.
     pub async fn delete_object(
         &self,
@@ -242,7 +270,8 @@ impl Cluster {
         object: &str,
     ) -> Result<(), ProxyError> {
         let existed = self.head_object(account, container, object).await;
-        let place = self.primaries(account, Some(container), Some(object));
+        let policy = self.object_policy(account, container).await?;
+        let place = self.placement(policy, account, Some(container), Some(object));
         let ts = Timestamp::now();
         let path = format!("{account}/{container}/{object}");
         let writes = place.nodes.iter().map(|d| {
@@ -278,7 +307,8 @@ impl Cluster {
         object: &str,
         post: impl Fn() -> ObjectPost,
     ) -> Result<ObjectMeta, ProxyError> {
-        let place = self.primaries(account, Some(container), Some(object));
+        let policy = self.object_policy(account, container).await?;
+        let place = self.placement(policy, account, Some(container), Some(object));
         let writes = place.nodes.iter().map(|d| {
             let post = post();
             async move {
@@ -288,10 +318,11 @@ impl Cluster {
             }
         });
         let posted = tally(futures::future::join_all(writes).await, place.quorum())?;
-        let meta = posted
+        let mut meta = posted
             .first()
             .map(|(m, _)| m.clone())
             .ok_or(ProxyError::NotFound)?;
+        meta.size = meta.object_size();
         let nodes: Vec<Node> = posted.into_iter().map(|(_, n)| n).collect();
         // The listing shows the content type as of the newest POST.
         let row = ObjectRow {

@@ -30,30 +30,45 @@ pub struct BodySpec {
 }
 
 /// Running digests and length of a body.
-struct Digests {
+pub(super) struct Digests {
     /// OpenSSL's MD5: about 25 % faster here than the md-5 crate, and MD5 bounds a single PUT.
     md5: Hasher,
-    blake3: blake3::Hasher,
+    /// The body's BLAKE3 (not needed when the body is stored as fragments).
+    blake3: Option<blake3::Hasher>,
     len: u64,
 }
 
 impl Digests {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Digests {
             md5: Hasher::new(MessageDigest::md5()).expect("OpenSSL provides MD5"),
-            blake3: blake3::Hasher::new(),
+            blake3: Some(blake3::Hasher::new()),
             len: 0,
         }
     }
 
-    fn update(&mut self, chunk: &[u8]) {
+    /// MD5 and length only.
+    pub(super) fn md5_only() -> Self {
+        Digests {
+            blake3: None,
+            ..Digests::new()
+        }
+    }
+
+    pub(super) fn update(&mut self, chunk: &[u8]) {
         self.md5.update(chunk).expect("MD5 update cannot fail");
-        self.blake3.update(chunk);
+        if let Some(b) = &mut self.blake3 {
+            b.update(chunk);
+        }
         self.len += chunk.len() as u64;
     }
 
     /// Checks length and ETag and fills the template's size and digests.
-    fn finish(mut self, spec: &BodySpec, mut meta: ObjectMeta) -> Result<ObjectMeta, ProxyError> {
+    pub(super) fn finish(
+        mut self,
+        spec: &BodySpec,
+        mut meta: ObjectMeta,
+    ) -> Result<ObjectMeta, ProxyError> {
         if spec.content_length.is_some_and(|l| l != self.len) {
             return Err(ProxyError::LengthMismatch);
         }
@@ -67,12 +82,15 @@ impl Digests {
         }
         meta.size = self.len;
         meta.etag = etag;
-        meta.blake3 = self.blake3.finalize().to_hex().to_string();
+        meta.blake3 = self
+            .blake3
+            .map(|b| b.finalize().to_hex().to_string())
+            .unwrap_or_default();
         Ok(meta)
     }
 }
 
-async fn next_chunk(body: &mut BodyStream) -> Result<Option<Bytes>, ProxyError> {
+pub(super) async fn next_chunk(body: &mut BodyStream) -> Result<Option<Bytes>, ProxyError> {
     match tokio::time::timeout(CLIENT_TIMEOUT, body.next()).await {
         Err(_) => Err(ProxyError::ClientBody(io::Error::new(
             io::ErrorKind::TimedOut,
@@ -208,7 +226,7 @@ async fn send_piece(
 }
 
 /// Moves the digests to a blocking thread fed by a channel.
-fn digest_pipe(
+pub(super) fn digest_pipe(
     mut digests: Digests,
 ) -> (
     tokio::sync::mpsc::Sender<Bytes>,
@@ -281,7 +299,7 @@ fn open_uploads(place: &Placement) -> Result<Vec<(Node, Upload)>, ProxyError> {
 }
 
 /// Sends a chunk to every live pipe; a pipe whose writer failed is dropped.
-async fn feed(
+pub(super) async fn feed(
     senders: &mut [Option<tokio::sync::mpsc::Sender<Bytes>>],
     chunk: Bytes,
     quorum: usize,

@@ -18,6 +18,9 @@ use crate::timestamp::Timestamp;
 /// A device of this host, as the ring names it by id.
 pub struct DeviceStore {
     pub id: u32,
+    /// The storage policy whose objects this store keeps (0 also keeps
+    /// accounts and containers).
+    pub policy: u32,
     root: PathBuf,
     pub(super) db: Arc<DB>,
     writer: mpsc::Sender<WriteOp>,
@@ -37,6 +40,12 @@ impl DeviceStore {
     /// Opens (creating if needed) the device rooted at `root`; removes
     /// leftovers of uploads that never completed.
     pub fn open(id: u32, root: &Path) -> Result<Self, StoreError> {
+        Self::open_for_policy(id, 0, root)
+    }
+
+    /// Opens the store of storage policy `policy` rooted at `root` (see
+    /// `policy::device_dir`).
+    pub fn open_for_policy(id: u32, policy: u32, root: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(root.join("objects"))?;
         let tmp = root.join("tmp");
         if tmp.exists() {
@@ -49,9 +58,10 @@ impl DeviceStore {
         opts.set_keep_log_file_num(2);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         let db = Arc::new(DB::open(&opts, root.join("meta.db"))?);
-        let (writer, writer_thread) = writer::spawn(format!("d{id}"), db.clone());
+        let (writer, writer_thread) = writer::spawn(format!("d{id}p{policy}"), db.clone());
         Ok(DeviceStore {
             id,
+            policy,
             root: root.to_path_buf(),
             db,
             writer,

@@ -40,6 +40,25 @@ pub struct ObjectMeta {
     /// Seconds since the epoch after which the object is gone.
     pub delete_at: Option<u64>,
     pub placement: Placement,
+    /// Set when the body is one fragment archive of an erasure-coded
+    /// object: then `size` and `blake3` are the archive's, `etag` the
+    /// whole object's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fragment: Option<Fragment>,
+}
+
+/// Which fragment archive of an erasure-coded object a body is, and the
+/// scheme it was cut with (kept with every archive, so a later change of
+/// the policy's settings never misreads older objects).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fragment {
+    /// The archive's index: fragment `index` of every segment.
+    pub index: u32,
+    /// Size of the whole object.
+    pub object_size: u64,
+    pub k: u32,
+    pub m: u32,
+    pub segment_size: u64,
 }
 
 impl ObjectMeta {
@@ -57,12 +76,18 @@ impl ObjectMeta {
             headers: Vec::new(),
             delete_at: None,
             placement: Placement::Inline,
+            fragment: None,
         }
     }
 
     /// Whether the version is live at `now` (not deleted, not expired).
     pub fn is_live(&self, now_secs: u64) -> bool {
         !self.deleted && self.delete_at.is_none_or(|at| at > now_secs)
+    }
+
+    /// The size of the object clients see (the whole object's for a fragment archive).
+    pub fn object_size(&self) -> u64 {
+        self.fragment.as_ref().map_or(self.size, |f| f.object_size)
     }
 
     /// The newest of the data and metadata timestamps.

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::UpConfig;
 use objectd::api::auth::UserConfig;
 use objectd::api::s3::keys::S3KeyConfig;
+use objectd::policy::{PolicyConfig, PolicyType};
 use objectd::ring::{DeviceSpec, RingBuilder};
 
 /// The admin user of the v1.0 auth, the admin's S3 key pair and the
@@ -70,6 +71,34 @@ pub fn credentials(dir: &Path) -> anyhow::Result<Credentials> {
     Ok(creds)
 }
 
+/// The policies `cairn up` offers: `replicated` (policy 0, the default)
+/// and, with at least six devices, `ec42` (Reed–Solomon 4+2, 1 MiB segments).
+fn default_policies(devices: u32) -> Vec<PolicyConfig> {
+    let mut list = vec![PolicyConfig {
+        index: 0,
+        name: "replicated".into(),
+        aliases: vec!["Policy-0".into()],
+        policy_type: PolicyType::Replication,
+        default: true,
+        ec_k: 0,
+        ec_m: 0,
+        ec_segment_size: 1 << 20,
+    }];
+    if devices >= 6 {
+        list.push(PolicyConfig {
+            index: 1,
+            name: "ec42".into(),
+            aliases: Vec::new(),
+            policy_type: PolicyType::ErasureCoding,
+            default: false,
+            ec_k: 4,
+            ec_m: 2,
+            ec_segment_size: 1 << 20,
+        });
+    }
+    list
+}
+
 /// objectd's validated config for this data directory; makes the ring on first start.
 pub fn object_config(cfg: &UpConfig, creds: &Credentials) -> anyhow::Result<objectd::Config> {
     let rings = cfg.data_dir.join("rings");
@@ -91,6 +120,32 @@ pub fn object_config(cfg: &UpConfig, creds: &Credentials) -> anyhow::Result<obje
         builder.save(&ring_path)?;
     }
     let mut file = cfg.objectd.clone();
+    if file.policies.is_empty() {
+        file.policies = default_policies(cfg.ring.devices);
+    }
+    for p in &file.policies {
+        if p.policy_type != PolicyType::ErasureCoding {
+            continue;
+        }
+        let path = objectd::policy::ring_path(&ring_path, p.index);
+        if path.exists() {
+            continue;
+        }
+        let r = &cfg.ring;
+        let width = (p.ec_k + p.ec_m) as u32;
+        let mut builder = RingBuilder::new(r.part_power, width, r.min_part_hours)?;
+        for i in 0..r.devices {
+            builder.add_device(DeviceSpec {
+                region: 1,
+                zone: i % width.max(1) + 1,
+                host: "127.0.0.1:6200".into(),
+                device: format!("d{i}"),
+                weight: 100.0,
+            })?;
+        }
+        builder.rebalance()?;
+        builder.save(&path)?;
+    }
     file.ring = ring_path;
     file.devices_dir = cfg.data_dir.join("devices");
     file.local_hosts.clear();

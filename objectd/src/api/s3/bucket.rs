@@ -10,7 +10,6 @@ use super::error::S3Error;
 use super::xml::{self, elem, NS};
 use super::{payload, S3Request};
 use crate::api::response::{self, Resp};
-use crate::api::swift::container::DEFAULT_POLICY;
 use crate::api::App;
 use crate::proxy::container::Created;
 use crate::store::listing::{Entry, ListParams};
@@ -98,7 +97,7 @@ pub async fn create(app: &App, r: &S3Request, body: Incoming) -> Result<Resp, S3
     };
     match app
         .cluster
-        .put_container(&r.account, bucket, headers, DEFAULT_POLICY)
+        .put_container(&r.account, bucket, headers, None)
         .await
     {
         Ok(Created::New | Created::Existing) => {

@@ -17,7 +17,6 @@ use super::object::{
 use super::xml::{self, elem, NS};
 use super::{payload, S3Request};
 use crate::api::response::{self, Resp};
-use crate::api::swift::container::DEFAULT_POLICY;
 use crate::api::App;
 use crate::proxy::manifest::{Manifest, Segment};
 use crate::proxy::ProxyError;
@@ -131,7 +130,7 @@ async fn parts(
 }
 
 pub async fn create(app: &App, r: &S3Request) -> Result<Resp, S3Error> {
-    bucket::info(app, r).await?;
+    let bucket_info = bucket::info(app, r).await?;
     let segments = segments_container(r.bucket());
     if app
         .cluster
@@ -140,7 +139,12 @@ pub async fn create(app: &App, r: &S3Request) -> Result<Resp, S3Error> {
         .is_err()
     {
         app.cluster
-            .put_container(&r.account, &segments, Vec::new(), DEFAULT_POLICY)
+            .put_container(
+                &r.account,
+                &segments,
+                Vec::new(),
+                Some(app.cluster.policy_index(&bucket_info.policy)),
+            )
             .await
             .map_err(|e| S3Error::from_proxy(e, S3Error::no_such_bucket))?;
     }

@@ -10,9 +10,6 @@ use crate::api::response::{self, Resp};
 use crate::api::App;
 use crate::proxy::container::Created;
 
-/// The one storage policy of this version.
-pub const DEFAULT_POLICY: &str = "Policy-0";
-
 /// Dispatches a container request.
 pub async fn handle(app: &App, method: &Method, t: &Target, req: Request<Incoming>) -> Resp {
     let container = t
@@ -38,21 +35,29 @@ async fn put(app: &App, account: &str, container: &str, req: &Request<Incoming>)
         Ok(h) => h,
         Err(m) => return response::error(StatusCode::BAD_REQUEST, &m),
     };
-    if let Some(policy) = header(req.headers(), "x-storage-policy") {
-        if !policy.eq_ignore_ascii_case(DEFAULT_POLICY) {
-            return response::error(
-                StatusCode::BAD_REQUEST,
-                &format!("Invalid X-Storage-Policy {policy:?}"),
-            );
-        }
-    }
+    let policy = match header(req.headers(), "x-storage-policy") {
+        None => None,
+        Some(name) => match app.cluster.policies().by_name(name) {
+            Some(p) => Some(p.index),
+            None => {
+                return response::error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("Invalid X-Storage-Policy {name:?}"),
+                )
+            }
+        },
+    };
     match app
         .cluster
-        .put_container(account, container, headers, DEFAULT_POLICY)
+        .put_container(account, container, headers, policy)
         .await
     {
         Ok(Created::New) => response::empty(StatusCode::CREATED),
         Ok(Created::Existing) => response::empty(StatusCode::ACCEPTED),
+        Err(crate::proxy::ProxyError::Conflict) => response::error(
+            StatusCode::CONFLICT,
+            "Container already exists with a different storage policy",
+        ),
         Err(e) => proxy_error(e),
     }
 }
@@ -126,7 +131,13 @@ async fn get(
         "last-modified",
         &info.put_ts.max(info.meta_ts).http_date(),
     );
-    response::set(&mut resp, "x-storage-policy", &info.policy);
+    let index = app.cluster.policy_index(&info.policy);
+    let policy = app
+        .cluster
+        .policies()
+        .get(index)
+        .map_or(info.policy.as_str(), |p| p.name.as_str());
+    response::set(&mut resp, "x-storage-policy", policy);
     response::set(&mut resp, "accept-ranges", "bytes");
     add_stored_headers(&mut resp, &info.headers);
     resp

@@ -1,0 +1,368 @@
+//! Reading erasure-coded objects. Every primary is asked for its archive's
+//! index row at once; the newest version with at least `k` distinct
+//! fragments wins (a newer version with fewer is a write that failed, a
+//! newer tombstone means deleted). Small objects arrive inline with the rows
+//! and are decoded at once. Larger ones stream: `k` archives are read in
+//! parallel, data fragments first (then nothing is decoded), a segment at a
+//! time; a fragment whose check fails, or an archive that cannot be read,
+//! is replaced by a spare from the same segment on, and its device is told
+//! to quarantine it. A range reads only the segments it touches.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use tracing::warn;
+
+use super::object::{Found, ObjectBody};
+use super::put::BodyStream;
+use super::{Placement, ProxyError};
+use crate::ec::archive::{self, Layout, CHECK_LEN};
+use crate::ec::EcScheme;
+use crate::node::Node;
+use crate::store::device::StoredObject;
+use crate::store::record::{ObjectMeta, Placement as Where};
+use crate::timestamp::Timestamp;
+
+/// One erasure-coded object version and where its archives are.
+pub struct EcObject {
+    pub part: u32,
+    pub hash: [u8; 16],
+    pub ts: Timestamp,
+    pub scheme: Arc<EcScheme>,
+    pub layout: Layout,
+    /// (fragment index, device holding it), data fragments first.
+    pub sources: Vec<(usize, Node)>,
+}
+
+/// The scheme an archive was written with (the policy's own when equal).
+pub fn scheme_of(meta: &ObjectMeta, policy: &Arc<EcScheme>) -> Result<Arc<EcScheme>, ProxyError> {
+    let f = meta
+        .fragment
+        .as_ref()
+        .ok_or_else(|| ProxyError::Store(io::Error::other("not a fragment archive").into()))?;
+    if f.k as usize == policy.k
+        && f.m as usize == policy.m
+        && f.segment_size == policy.segment_size as u64
+    {
+        return Ok(policy.clone());
+    }
+    EcScheme::new(f.k as usize, f.m as usize, f.segment_size as usize)
+        .map(Arc::new)
+        .map_err(|e| ProxyError::Store(io::Error::other(e).into()))
+}
+
+/// The newest readable version among the archives' rows: `Ok(None)` when
+/// the newest version is deleted or expired; `Err` (503) when no version
+/// has `k` fragments.
+fn choose(found: &[(Node, StoredObject)], k: usize) -> Result<Option<Vec<usize>>, ProxyError> {
+    let mut versions: Vec<Timestamp> = found.iter().map(|(_, s)| s.meta.ts).collect();
+    versions.sort_unstable_by(|a, b| b.cmp(a));
+    versions.dedup();
+    for ts in versions {
+        let group: Vec<usize> = (0..found.len())
+            .filter(|i| found[*i].1.meta.ts == ts)
+            .collect();
+        if found[group[0]].1.meta.deleted {
+            return Ok(None);
+        }
+        let mut indexes: Vec<u32> = group
+            .iter()
+            .filter_map(|i| found[*i].1.meta.fragment.as_ref().map(|f| f.index))
+            .collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        if indexes.len() >= k {
+            return Ok(Some(group));
+        }
+    }
+    if found.is_empty() {
+        return Ok(None);
+    }
+    Err(ProxyError::Store(
+        io::Error::other("fewer than k fragments of any version").into(),
+    ))
+}
+
+/// Finds an erasure-coded object (see the module doc); `read` decodes
+/// inline bodies.
+pub async fn find(
+    place: &Placement,
+    policy: &Arc<EcScheme>,
+    read: bool,
+) -> Result<Option<Found>, ProxyError> {
+    let mut found = rows(&place.nodes, place).await;
+    let enough = |found: &[(Node, StoredObject)]| matches!(choose(found, policy.k), Ok(Some(_)));
+    if !enough(&found) {
+        // After a ring change, or with primaries down during the write,
+        // archives may sit on handoffs.
+        found.extend(rows(&place.handoffs, place).await);
+    }
+    let Some(group) = choose(&found, policy.k)? else {
+        return Err(ProxyError::NotFound);
+    };
+    let newest_meta = group
+        .iter()
+        .map(|i| &found[*i].1.meta)
+        .max_by_key(|m| m.meta_ts)
+        .expect("a chosen group is never empty")
+        .clone();
+    if !newest_meta.is_live(Timestamp::now_secs()) {
+        return Err(ProxyError::NotFound);
+    }
+    let scheme = scheme_of(&newest_meta, policy)?;
+    let mut meta = newest_meta;
+    meta.size = meta.object_size();
+    let layout = Layout::new(&scheme, meta.size);
+    let all_inline = group
+        .iter()
+        .all(|i| found[*i].1.meta.placement == Where::Inline && found[*i].1.inline.is_some());
+    if all_inline {
+        let mut archives: Vec<Option<Bytes>> = vec![None; scheme.width()];
+        for i in &group {
+            let stored = &found[*i].1;
+            if let (Some(f), Some(body)) = (&stored.meta.fragment, &stored.inline) {
+                if let Some(slot) = archives.get_mut(f.index as usize) {
+                    *slot = Some(body.clone());
+                }
+            }
+        }
+        let body = if read {
+            archive::decode_all(&scheme, meta.size, &archives)
+                .map(Bytes::from)
+                .map_err(|e| ProxyError::Store(io::Error::other(e).into()))?
+        } else {
+            Bytes::new()
+        };
+        return Ok(Some(Found {
+            meta,
+            body: ObjectBody::Inline(body),
+        }));
+    }
+    let mut sources: Vec<(usize, Node)> = group
+        .iter()
+        .filter_map(|i| {
+            let (node, stored) = &found[*i];
+            let f = stored.meta.fragment.as_ref()?;
+            Some((f.index as usize, node.clone()))
+        })
+        .collect();
+    sources.sort_by_key(|(index, _)| *index);
+    sources.dedup_by_key(|(index, _)| *index);
+    Ok(Some(Found {
+        body: ObjectBody::Erasure(Arc::new(EcObject {
+            part: place.part,
+            hash: place.hash,
+            ts: meta.ts,
+            scheme,
+            layout,
+            sources,
+        })),
+        meta,
+    }))
+}
+
+/// The index rows of `nodes`, in parallel; failures are logged and skipped.
+async fn rows(nodes: &[Node], place: &Placement) -> Vec<(Node, StoredObject)> {
+    let reads = nodes.iter().map(|n| n.get_object(place.part, place.hash));
+    futures::future::join_all(reads)
+        .await
+        .into_iter()
+        .zip(nodes)
+        .filter_map(|(r, n)| match r {
+            Ok(Some(s)) => Some((n.clone(), s)),
+            Ok(None) => None,
+            Err(e) => {
+                warn!(device = n.id(), "fragment row read failed: {e}");
+                None
+            }
+        })
+        .collect()
+}
+
+/// An archive being read from segment `next_segment` on.
+struct ArchiveReader {
+    index: usize,
+    node: Node,
+    stream: BodyStream,
+    buf: BytesMut,
+}
+
+impl ArchiveReader {
+    fn open(obj: &EcObject, index: usize, node: Node, from_segment: u64, to_segment: u64) -> Self {
+        let start = obj.layout.archive_offset(from_segment);
+        let end = if to_segment + 1 >= obj.layout.segment_count() {
+            obj.layout.archive_len()
+        } else {
+            obj.layout.archive_offset(to_segment + 1)
+        };
+        let stream = node.stream_file(obj.part, obj.hash, obj.ts, start, end - start, None);
+        ArchiveReader {
+            index,
+            node,
+            stream,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// The next framed fragment of `len` bytes (fragment and check).
+    async fn next_framed(&mut self, len: usize) -> io::Result<Bytes> {
+        while self.buf.len() < len {
+            match self.stream.next().await {
+                Some(Ok(chunk)) => self.buf.extend_from_slice(&chunk),
+                Some(Err(e)) => return Err(e),
+                None => return Err(io::ErrorKind::UnexpectedEof.into()),
+            }
+        }
+        Ok(self.buf.split_to(len).freeze())
+    }
+}
+
+/// The state of a streamed (ranged) read.
+struct RangeRead {
+    obj: Arc<EcObject>,
+    /// Object bytes `start..=end` are wanted.
+    start: u64,
+    end: u64,
+    segment: u64,
+    last_segment: u64,
+    active: Vec<ArchiveReader>,
+    spares: VecDeque<(usize, Node)>,
+    shards: Vec<Vec<u8>>,
+}
+
+impl RangeRead {
+    /// Reads, checks and decodes the next segment; answers the wanted part of it.
+    async fn next_segment(&mut self) -> io::Result<Option<Bytes>> {
+        if self.segment > self.last_segment {
+            return Ok(None);
+        }
+        let layout = self.obj.layout;
+        let s = self.segment;
+        let flen = layout.fragment_len(s);
+        let width = self.obj.scheme.width();
+        let mut present = vec![false; width];
+        let reads = self
+            .active
+            .iter_mut()
+            .map(|r| async move { r.next_framed(flen + CHECK_LEN).await });
+        let results = futures::future::join_all(reads).await;
+        let mut failed = Vec::new();
+        for (i, r) in results.into_iter().enumerate() {
+            let reader = &self.active[i];
+            match r.as_deref().ok().and_then(|f| archive::verified(f, flen)) {
+                Some(fragment) => {
+                    let shard = &mut self.shards[reader.index];
+                    shard.clear();
+                    shard.extend_from_slice(fragment);
+                    present[reader.index] = true;
+                }
+                None => failed.push(i),
+            }
+        }
+        for i in failed.into_iter().rev() {
+            let bad = self.active.remove(i);
+            self.drop_source(bad);
+        }
+        while present.iter().filter(|p| **p).count() < self.obj.scheme.k {
+            let Some((index, node)) = self.spares.pop_front() else {
+                return Err(io::Error::other(format!(
+                    "segment {s}: fewer than {} readable fragments",
+                    self.obj.scheme.k
+                )));
+            };
+            let mut reader = ArchiveReader::open(&self.obj, index, node, s, self.last_segment);
+            let framed = reader.next_framed(flen + CHECK_LEN).await;
+            match framed
+                .as_deref()
+                .ok()
+                .and_then(|f| archive::verified(f, flen))
+            {
+                Some(fragment) => {
+                    let shard = &mut self.shards[index];
+                    shard.clear();
+                    shard.extend_from_slice(fragment);
+                    present[index] = true;
+                    self.active.push(reader);
+                }
+                None => self.drop_source(reader),
+            }
+        }
+        let seg_len = layout.segment_len(s);
+        self.obj
+            .scheme
+            .decode_in_place(&mut self.shards, &present, seg_len)
+            .map_err(io::Error::other)?;
+        let seg_start = s * layout.segment_size;
+        let from = self.start.max(seg_start) - seg_start;
+        let to = (self.end.min(seg_start + seg_len as u64 - 1) - seg_start) as usize;
+        let mut out = BytesMut::with_capacity(to - from as usize + 1);
+        let mut at = 0usize;
+        for shard in &self.shards[..self.obj.scheme.k] {
+            let shard_end = at + flen;
+            let a = (from as usize).max(at);
+            let b = (to + 1).min(shard_end);
+            if a < b {
+                out.extend_from_slice(&shard[a - at..b - at]);
+            }
+            at = shard_end;
+        }
+        self.segment += 1;
+        Ok(Some(out.freeze()))
+    }
+
+    /// Gives up on an archive: it is read no further and its device is
+    /// told to quarantine it (the reconstructor rebuilds it).
+    fn drop_source(&self, bad: ArchiveReader) {
+        warn!(
+            device = bad.node.id(),
+            fragment = bad.index,
+            "fragment archive unreadable or corrupt; reading another"
+        );
+        let (part, hash, ts) = (self.obj.part, self.obj.hash, self.obj.ts);
+        tokio::spawn(async move {
+            if let Err(e) = bad.node.quarantine(part, hash, ts).await {
+                warn!(
+                    device = bad.node.id(),
+                    "cannot quarantine fragment archive: {e}"
+                );
+            }
+        });
+    }
+}
+
+/// Streams `len` bytes from `offset` of an erasure-coded object.
+pub fn stream_range(obj: &Arc<EcObject>, offset: u64, len: u64) -> BodyStream {
+    if len == 0 || offset >= obj.layout.object_size {
+        return Box::pin(futures::stream::empty());
+    }
+    let end = (offset + len - 1).min(obj.layout.object_size - 1);
+    let segments = obj.layout.segments_for(offset, end);
+    let (first, last) = (*segments.start(), *segments.end());
+    let k = obj.scheme.k;
+    let mut sources: VecDeque<(usize, Node)> = obj.sources.iter().cloned().collect();
+    let active = sources
+        .drain(..k.min(sources.len()))
+        .map(|(index, node)| ArchiveReader::open(obj, index, node, first, last))
+        .collect();
+    let state = RangeRead {
+        obj: obj.clone(),
+        start: offset,
+        end,
+        segment: first,
+        last_segment: last,
+        active,
+        spares: sources,
+        shards: vec![Vec::new(); obj.scheme.width()],
+    };
+    Box::pin(futures::stream::unfold(Some(state), |state| async move {
+        let mut state = state?;
+        match state.next_segment().await {
+            Ok(Some(bytes)) => Some((Ok(bytes), Some(state))),
+            Ok(None) => None,
+            Err(e) => Some((Err(e), None)),
+        }
+    }))
+}

@@ -1,0 +1,341 @@
+//! The upload pipeline of an erasure-coded policy. The body is read once
+//! and cut into segments; an encoder thread turns each segment into `k + m`
+//! framed fragments (`ec::archive`) and hashes every archive as it grows,
+//! MD5 (the ETag) runs on a thread of its own, and fragment `i` streams to
+//! the `i`-th primary (or a handoff standing in for it). As with
+//! replication, nothing becomes visible until the whole body arrived and
+//! matched its length and ETag; the write succeeds when `k + 1` archives
+//! are committed. Small bodies are encoded whole and stored inline.
+
+use std::io;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
+
+use super::put::{digest_pipe, next_chunk, BodySpec, BodyStream, Digests, Stored};
+use super::{tally, Placement, ProxyError, INLINE_MAX};
+use crate::ec::archive::{self, Layout};
+use crate::ec::EcScheme;
+use crate::node::{Node, Upload};
+use crate::store::record::{Fragment, ObjectMeta, Placement as Where};
+use crate::store::StoreError;
+
+/// Segments (and their fragments) in flight between the stages.
+const PIPELINE_DEPTH: usize = 4;
+
+/// Reads `body` and stores it as fragment archives of `template` on the
+/// placement's primaries.
+pub async fn store(
+    place: &Placement,
+    scheme: &Arc<EcScheme>,
+    spec: &BodySpec,
+    template: ObjectMeta,
+    mut body: BodyStream,
+) -> Result<Stored, ProxyError> {
+    if spec.content_length.is_some_and(|l| l > spec.max_size) {
+        return Err(ProxyError::TooLarge);
+    }
+    let mut head = BytesMut::new();
+    let mut big = spec.content_length.is_some_and(|l| l > INLINE_MAX as u64);
+    while !big {
+        match next_chunk(&mut body).await? {
+            None => break,
+            Some(chunk) => {
+                head.extend_from_slice(&chunk);
+                big = head.len() > INLINE_MAX;
+            }
+        }
+    }
+    if !big {
+        let mut digests = Digests::md5_only();
+        digests.update(&head);
+        let meta = digests.finish(spec, template)?;
+        return store_inline(place, scheme, meta, &head).await;
+    }
+    store_streamed(place, scheme, spec, template, head.freeze(), body).await
+}
+
+/// The metadata of archive `index` of an object described by `logical`.
+fn fragment_meta(
+    logical: &ObjectMeta,
+    scheme: &EcScheme,
+    index: usize,
+    archive_len: u64,
+    blake3: String,
+    placement: Where,
+) -> ObjectMeta {
+    ObjectMeta {
+        size: archive_len,
+        blake3,
+        placement,
+        fragment: Some(Fragment {
+            index: index as u32,
+            object_size: logical.size,
+            k: scheme.k as u32,
+            m: scheme.m as u32,
+            segment_size: scheme.segment_size as u64,
+        }),
+        ..logical.clone()
+    }
+}
+
+async fn store_inline(
+    place: &Placement,
+    scheme: &Arc<EcScheme>,
+    meta: ObjectMeta,
+    body: &[u8],
+) -> Result<Stored, ProxyError> {
+    let archives = archive::encode_all(scheme, body)
+        .map_err(|e| ProxyError::Store(io::Error::other(e).into()))?;
+    let writes: Vec<(ObjectMeta, Bytes)> = archives
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let a = a.freeze();
+            let hash = blake3::hash(&a).to_hex().to_string();
+            (
+                fragment_meta(&meta, scheme, i, a.len() as u64, hash, Where::Inline),
+                a,
+            )
+        })
+        .collect();
+    let results = write_inline(place, writes).await;
+    let (nodes, replaced) = tally(results, place.quorum())?.into_iter().unzip();
+    Ok(Stored {
+        meta,
+        nodes,
+        replaced,
+    })
+}
+
+/// Writes inline archive `i` to primary `i`, replacing failed primaries by handoffs.
+async fn write_inline(
+    place: &Placement,
+    writes: Vec<(ObjectMeta, Bytes)>,
+) -> Vec<Result<(Node, Option<ObjectMeta>), StoreError>> {
+    let first = place
+        .nodes
+        .iter()
+        .zip(&writes)
+        .map(|(node, (meta, body))| async move {
+            node.put_object(place.part, place.hash, meta.clone(), body.clone())
+                .await
+                .map(|old| (node.clone(), old))
+        });
+    let mut results = futures::future::join_all(first).await;
+    let mut handoffs = place.handoffs.iter();
+    for (r, (meta, body)) in results.iter_mut().zip(&writes) {
+        while matches!(r, Err(e) if !matches!(e, StoreError::Conflict)) {
+            let Some(node) = handoffs.next() else { break };
+            *r = node
+                .put_object(place.part, place.hash, meta.clone(), body.clone())
+                .await
+                .map(|old| (node.clone(), old));
+        }
+    }
+    results
+}
+
+/// An upload of one archive.
+struct ArchiveUpload {
+    index: usize,
+    node: Node,
+    upload: Upload,
+}
+
+/// Opens an upload for archive `i` on primary `i` (a handoff where it cannot).
+fn open_uploads(place: &Placement) -> Result<Vec<ArchiveUpload>, ProxyError> {
+    let mut uploads = Vec::new();
+    let mut handoffs = place.handoffs.iter();
+    for (index, node) in place.nodes.iter().enumerate() {
+        let mut candidate = Some(node);
+        while let Some(n) = candidate {
+            // Fragments are not 4 KiB pieces, so they go through the page cache.
+            match n.open_upload(place.part, place.hash, false) {
+                Ok(upload) => {
+                    uploads.push(ArchiveUpload {
+                        index,
+                        node: n.clone(),
+                        upload,
+                    });
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(device = n.id(), "cannot start fragment upload: {e}");
+                    candidate = handoffs.next();
+                }
+            }
+        }
+    }
+    if uploads.len() < place.quorum() {
+        return Err(ProxyError::Quorum {
+            ok: uploads.len(),
+            needed: place.quorum(),
+        });
+    }
+    Ok(uploads)
+}
+
+/// The encoder stage: segments in, framed fragments out; answers each
+/// archive's BLAKE3.
+fn encoder(
+    scheme: Arc<EcScheme>,
+    mut segments: mpsc::Receiver<Bytes>,
+    fragments: mpsc::Sender<Vec<Bytes>>,
+) -> tokio::task::JoinHandle<Result<Vec<String>, ProxyError>> {
+    tokio::task::spawn_blocking(move || {
+        let mut shards = vec![Vec::new(); scheme.width()];
+        let mut hashers = vec![blake3::Hasher::new(); scheme.width()];
+        while let Some(segment) = segments.blocking_recv() {
+            let framed = archive::encode_segment(&scheme, &segment, &mut shards)
+                .map_err(|e| ProxyError::Store(io::Error::other(e).into()))?;
+            for (h, f) in hashers.iter_mut().zip(&framed) {
+                h.update(f);
+            }
+            if fragments.blocking_send(framed).is_err() {
+                break;
+            }
+        }
+        Ok(hashers
+            .into_iter()
+            .map(|h| h.finalize().to_hex().to_string())
+            .collect())
+    })
+}
+
+/// The fan-out stage: fragment `i` of every segment to archive `i`'s pipe.
+/// Fails when fewer than a quorum of pipes remain.
+fn forwarder(
+    mut senders: Vec<(usize, Option<mpsc::Sender<Bytes>>)>,
+    mut fragments: mpsc::Receiver<Vec<Bytes>>,
+    quorum: usize,
+) -> tokio::task::JoinHandle<Result<(), ProxyError>> {
+    tokio::spawn(async move {
+        while let Some(framed) = fragments.recv().await {
+            let sends = senders.iter().map(|(index, tx)| {
+                let piece = framed[*index].clone();
+                async move {
+                    match tx {
+                        Some(tx) => tx.send(piece).await.is_ok(),
+                        None => false,
+                    }
+                }
+            });
+            let ok = futures::future::join_all(sends).await;
+            for ((_, tx), ok) in senders.iter_mut().zip(ok) {
+                if !ok {
+                    *tx = None;
+                }
+            }
+            let live = senders.iter().filter(|(_, tx)| tx.is_some()).count();
+            if live < quorum {
+                return Err(ProxyError::Quorum {
+                    ok: live,
+                    needed: quorum,
+                });
+            }
+        }
+        Ok(())
+    })
+}
+
+async fn store_streamed(
+    place: &Placement,
+    scheme: &Arc<EcScheme>,
+    spec: &BodySpec,
+    template: ObjectMeta,
+    head: Bytes,
+    mut body: BodyStream,
+) -> Result<Stored, ProxyError> {
+    let mut uploads = open_uploads(place)?;
+    let senders = uploads
+        .iter_mut()
+        .map(|u| (u.index, u.upload.sender.take()))
+        .collect();
+    let quorum = place.quorum();
+    let (seg_tx, seg_rx) = mpsc::channel::<Bytes>(PIPELINE_DEPTH);
+    let (frag_tx, frag_rx) = mpsc::channel::<Vec<Bytes>>(PIPELINE_DEPTH);
+    let encoding = encoder(scheme.clone(), seg_rx, frag_tx);
+    let forwarding = forwarder(senders, frag_rx, quorum);
+    let (md5_tx, md5_thread) = digest_pipe(Digests::md5_only());
+    let segment_size = scheme.segment_size;
+    let mut segment = BytesMut::with_capacity(segment_size);
+    let mut len = 0u64;
+    let mut first = Some(head);
+    let read: Result<(), ProxyError> = async {
+        loop {
+            let chunk = match first.take() {
+                Some(head) => Some(head),
+                None => next_chunk(&mut body).await?,
+            };
+            let Some(chunk) = chunk else { break };
+            len += chunk.len() as u64;
+            if len > spec.max_size {
+                return Err(ProxyError::TooLarge);
+            }
+            if spec.content_length.is_some_and(|l| len > l) {
+                return Err(ProxyError::LengthMismatch);
+            }
+            let mut data = &chunk[..];
+            while !data.is_empty() {
+                let take = (segment_size - segment.len()).min(data.len());
+                segment.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                if segment.len() == segment_size {
+                    let full =
+                        std::mem::replace(&mut segment, BytesMut::with_capacity(segment_size));
+                    send_segment(&md5_tx, &seg_tx, full.freeze()).await?;
+                }
+            }
+        }
+        if !segment.is_empty() {
+            send_segment(&md5_tx, &seg_tx, segment.split().freeze()).await?;
+        }
+        Ok(())
+    }
+    .await;
+    drop(seg_tx);
+    drop(md5_tx);
+    let hashes = encoding.await.map_err(join_err)?;
+    let forwarded = forwarding.await.map_err(join_err)?;
+    forwarded?;
+    let hashes = hashes?;
+    read?;
+    let digests = md5_thread.await.map_err(join_err)?;
+    let logical = digests.finish(spec, template)?;
+    let archive_len = Layout::new(scheme, logical.size).archive_len();
+    let commits = uploads.into_iter().map(|u| {
+        let meta = fragment_meta(
+            &logical,
+            scheme,
+            u.index,
+            archive_len,
+            hashes[u.index].clone(),
+            Where::File,
+        );
+        async move { u.upload.commit(meta).await.map(|old| (u.node, old)) }
+    });
+    let results = futures::future::join_all(commits).await;
+    let (nodes, replaced) = tally(results, quorum)?.into_iter().unzip();
+    Ok(Stored {
+        meta: logical,
+        nodes,
+        replaced,
+    })
+}
+
+/// Hands a segment to the MD5 thread and the encoder.
+async fn send_segment(
+    md5: &mpsc::Sender<Bytes>,
+    encoder: &mpsc::Sender<Bytes>,
+    segment: Bytes,
+) -> Result<(), ProxyError> {
+    let stopped = || ProxyError::Store(io::Error::other("fragment pipeline stopped").into());
+    md5.send(segment.clone()).await.map_err(|_| stopped())?;
+    encoder.send(segment).await.map_err(|_| stopped())
+}
+
+fn join_err(e: tokio::task::JoinError) -> ProxyError {
+    ProxyError::Store(io::Error::other(e).into())
+}
