@@ -146,22 +146,44 @@ impl Host {
     }
 }
 
+/// The erasure-coded policy a `MultiHost` may offer beside policy 0.
+pub const EC_POLICY: &str = "ec42";
+
+/// The segment size of `EC_POLICY`: small, so that a few hundred KiB
+/// already span several segments.
+pub const EC_SEGMENT: usize = 64 * 1024;
+
+/// The `[[objectd.policies]]` of an erasure-coded store: replicated policy
+/// 0 (the default) and `EC_POLICY` (4+2).
+fn policies_config(ec: bool) -> String {
+    if !ec {
+        return String::new();
+    }
+    format!(
+        "[[objectd.policies]]\nindex = 0\nname = \"replicated\"\ntype = \"replication\"\n\
+         default = true\n[[objectd.policies]]\nindex = 1\nname = \"{EC_POLICY}\"\n\
+         type = \"erasure_coding\"\nec_k = 4\nec_m = 2\nec_segment_size = {EC_SEGMENT}\n"
+    )
+}
+
 /// Storage hosts and a proxy as separate processes.
 pub struct MultiHost {
     root: tempfile::TempDir,
     pub ring_path: PathBuf,
+    ec: bool,
     pub hosts: Vec<Host>,
     proxy: Proc,
     swift: Swift,
 }
 
-fn storage_config(ring: &Path, addr: SocketAddr, devices_dir: &Path) -> String {
+fn storage_config(ring: &Path, addr: SocketAddr, devices_dir: &Path, ec: bool) -> String {
     format!(
         "[objectd]\nroles = [\"storage\"]\nstorage_bind = \"{addr}\"\nring = \"{}\"\n\
          devices_dir = \"{}\"\nreplicator_interval_secs = 1\nupdater_interval_secs = 1\n\
-         auditor_interval_secs = 1\nauditor_bytes_per_sec = 0\nexpirer_interval_secs = 1\n",
+         auditor_interval_secs = 1\nauditor_bytes_per_sec = 0\nexpirer_interval_secs = 1\n{}",
         ring.display(),
-        devices_dir.display()
+        devices_dir.display(),
+        policies_config(ec)
     )
 }
 
@@ -184,6 +206,16 @@ impl MultiHost {
     /// Starts `hosts` storage hosts of `devices` devices each (one zone per
     /// host, three replicas) and a proxy, and logs in as the admin.
     pub async fn start(hosts: usize, devices: usize) -> MultiHost {
+        Self::start_with(hosts, devices, false).await
+    }
+
+    /// As `start`, with the erasure-coded policy `EC_POLICY` too: its ring
+    /// places six fragment archives over the same devices.
+    pub async fn start_ec(hosts: usize, devices: usize) -> MultiHost {
+        Self::start_with(hosts, devices, true).await
+    }
+
+    async fn start_with(hosts: usize, devices: usize, ec: bool) -> MultiHost {
         let root = tempfile::Builder::new()
             .prefix("cairn-multihost-")
             .tempdir()
@@ -192,12 +224,22 @@ impl MultiHost {
         let mut builder = RingBuilder::new(PART_POWER, 3, 0).expect("ring builder");
         let mut cluster_hosts = Vec::new();
         for h in 0..hosts {
-            let host = Self::make_host(root.path(), &ring_path, h, devices);
+            let host = Self::make_host(root.path(), &ring_path, h, devices, ec);
             add_devices(&mut builder, &host, h);
             cluster_hosts.push(host);
         }
         builder.rebalance().expect("rebalance");
         builder.save_new(&ring_path).expect("save ring");
+        if ec {
+            let mut ec_builder = RingBuilder::new(PART_POWER, 6, 0).expect("ring builder");
+            for (h, host) in cluster_hosts.iter().enumerate() {
+                add_devices(&mut ec_builder, host, h);
+            }
+            ec_builder.rebalance().expect("rebalance");
+            ec_builder
+                .save_new(&objectd::policy::ring_path(&ring_path, 1))
+                .expect("save ring");
+        }
         let proxy_addr = free_addr();
         let proxy_config = root.path().join("proxy.toml");
         std::fs::write(
@@ -205,11 +247,12 @@ impl MultiHost {
             format!(
                 "[objectd]\nroles = [\"proxy\"]\nbind = \"{proxy_addr}\"\nring = \"{}\"\n\
                  [[objectd.users]]\naccount = \"{}\"\nuser = \"{}\"\nkey = \"{}\"\n\
-                 groups = [\".admin\", \".reseller_admin\"]\n",
+                 groups = [\".admin\", \".reseller_admin\"]\n{}",
                 ring_path.display(),
                 ADMIN.0,
                 ADMIN.1,
-                ADMIN.2
+                ADMIN.2,
+                policies_config(ec)
             ),
         )
         .expect("write proxy config");
@@ -238,19 +281,20 @@ impl MultiHost {
         MultiHost {
             root,
             ring_path,
+            ec,
             hosts: cluster_hosts,
             proxy,
             swift: Swift::new(&url, &token).expect("storage URL"),
         }
     }
 
-    fn make_host(root: &Path, ring_path: &Path, h: usize, devices: usize) -> Host {
+    fn make_host(root: &Path, ring_path: &Path, h: usize, devices: usize, ec: bool) -> Host {
         let addr = free_addr();
         let dir = root.join(format!("host{h}"));
         let devices_dir = dir.join("devices");
         std::fs::create_dir_all(&devices_dir).expect("create devices dir");
         let config = dir.join("objectd.toml");
-        std::fs::write(&config, storage_config(ring_path, addr, &devices_dir))
+        std::fs::write(&config, storage_config(ring_path, addr, &devices_dir, ec))
             .expect("write host config");
         Host {
             proc: Proc {
@@ -296,7 +340,7 @@ impl MultiHost {
     /// answers its index.
     pub async fn add_host(&mut self, devices: usize) -> usize {
         let h = self.hosts.len();
-        let mut host = Self::make_host(self.root.path(), &self.ring_path, h, devices);
+        let mut host = Self::make_host(self.root.path(), &self.ring_path, h, devices, self.ec);
         host.proc.spawn();
         host.proc.wait_healthy().await;
         self.hosts.push(host);
@@ -337,9 +381,21 @@ impl MultiHost {
     }
 
     /// Whether the running hosts hold exactly `replicas` copies of
-    /// `objects` objects in all, none of them on a handoff.
+    /// `objects` objects of policy 0 in all, none of them on a handoff.
     pub async fn settled(&self, objects: u64, replicas: u64) -> bool {
-        let devs = self.devices().await;
+        self.settled_in(0, objects, replicas).await
+    }
+
+    /// Whether the running hosts hold exactly `copies` records (replicas or
+    /// fragment archives) of each of `objects` objects of `policy`, none of
+    /// them on a handoff.
+    pub async fn settled_in(&self, policy: u64, objects: u64, copies: u64) -> bool {
+        let devs: Vec<_> = self
+            .devices()
+            .await
+            .into_iter()
+            .filter(|d| d["policy"].as_u64().unwrap_or(0) == policy)
+            .collect();
         let total: u64 = devs
             .iter()
             .map(|d| d["objects"].as_u64().unwrap_or(0))
@@ -348,7 +404,7 @@ impl MultiHost {
             .iter()
             .map(|d| d["handoff_partitions"].as_u64().unwrap_or(0))
             .sum();
-        total == objects * replicas && handoffs == 0
+        total == objects * copies && handoffs == 0
     }
 
     /// The log of host `h`.

@@ -7,6 +7,7 @@
 
 pub mod auditor;
 pub mod expirer;
+pub mod reconstructor;
 pub mod replicator;
 pub mod stats;
 pub mod updater;

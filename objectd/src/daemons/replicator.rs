@@ -4,7 +4,8 @@
 //! bytes, tombstones, container and account rows (which merge by
 //! timestamp). A device holding a partition it is not a primary for (a
 //! handoff) pushes it to all primaries, then drops its copy. Every replica
-//! runs the same pass, so pushes in both directions converge.
+//! runs the same pass, so pushes in both directions converge. Stores of
+//! erasure-coded policies are handed to the reconstructor instead.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,8 +32,14 @@ pub async fn run(
     let mut passes = 0u64;
     let mut ring_version = None;
     while super::pause(settings.replicator_interval, &shutdown).await {
-        let version = cluster.ring().version();
-        let full = passes.is_multiple_of(FULL_PASS_EVERY) || ring_version != Some(version);
+        let version: Vec<u64> = cluster
+            .policies()
+            .all()
+            .iter()
+            .filter_map(|p| cluster.ring_of(p.index).map(|r| r.version()))
+            .collect();
+        let full =
+            passes.is_multiple_of(FULL_PASS_EVERY) || ring_version.as_ref() != Some(&version);
         ring_version = Some(version);
         passes += 1;
         pass(&cluster, full, &settings, &stats, &shutdown)
@@ -86,7 +93,27 @@ pub async fn pass(
             if shutdown.is_cancelled() {
                 return report;
             }
-            replicate_partition(cluster, &dev, part, settings, &mut report, shutdown).await;
+            let ec = cluster
+                .policies()
+                .get(dev.policy)
+                .and_then(|p| p.ec.clone());
+            match ec {
+                Some(scheme) => {
+                    super::reconstructor::reconstruct_partition(
+                        cluster,
+                        &dev,
+                        &scheme,
+                        part,
+                        settings,
+                        &mut report,
+                        shutdown,
+                    )
+                    .await
+                }
+                None => {
+                    replicate_partition(cluster, &dev, part, settings, &mut report, shutdown).await
+                }
+            }
         }
     }
     let cutoff = crate::timestamp::Timestamp(
@@ -142,7 +169,9 @@ async fn replicate_partition(
     report: &mut PassReport,
     shutdown: &CancellationToken,
 ) {
-    let ring = cluster.ring();
+    let Some(ring) = cluster.ring_of(dev.policy) else {
+        return;
+    };
     let primaries: Vec<u32> = ring.primaries(part).iter().map(|d| d.id).collect();
     let is_primary = primaries.contains(&dev.id);
     let mine = match dev.partition_summary(part).await {
@@ -159,7 +188,7 @@ async fn replicate_partition(
     report.partitions += 1;
     let mut all_done = true;
     for target_id in primaries.iter().filter(|id| **id != dev.id) {
-        let Some(target) = cluster.node(*target_id) else {
+        let Some(target) = cluster.node_in(dev.policy, *target_id) else {
             all_done = false;
             continue;
         };

@@ -220,30 +220,49 @@ impl ArchiveReader {
     }
 }
 
-/// The state of a streamed (ranged) read.
-struct RangeRead {
+/// Reads the fragments of an object's archives a segment at a time: `k`
+/// archives at once, data fragments first, a spare archive taking over from
+/// one that fails or whose fragment does not check.
+pub struct FragmentReader {
     obj: Arc<EcObject>,
-    /// Object bytes `start..=end` are wanted.
-    start: u64,
-    end: u64,
     segment: u64,
     last_segment: u64,
     active: Vec<ArchiveReader>,
     spares: VecDeque<(usize, Node)>,
-    shards: Vec<Vec<u8>>,
+    /// Fragment `i` of the last segment read, where `present[i]`.
+    pub shards: Vec<Vec<u8>>,
+    pub present: Vec<bool>,
 }
 
-impl RangeRead {
-    /// Reads, checks and decodes the next segment; answers the wanted part of it.
-    async fn next_segment(&mut self) -> io::Result<Option<Bytes>> {
+impl FragmentReader {
+    /// A reader of segments `first..=last` over the object's sources.
+    pub fn open(obj: &Arc<EcObject>, first: u64, last: u64) -> Self {
+        let k = obj.scheme.k;
+        let mut sources: VecDeque<(usize, Node)> = obj.sources.iter().cloned().collect();
+        let active = sources
+            .drain(..k.min(sources.len()))
+            .map(|(index, node)| ArchiveReader::open(obj, index, node, first, last))
+            .collect();
+        FragmentReader {
+            obj: obj.clone(),
+            segment: first,
+            last_segment: last,
+            active,
+            spares: sources,
+            shards: vec![Vec::new(); obj.scheme.width()],
+            present: vec![false; obj.scheme.width()],
+        }
+    }
+
+    /// Reads the next segment's fragments (at least `k` verified ones, see
+    /// `present`); answers its index, or `None` after the last.
+    pub async fn next(&mut self) -> io::Result<Option<u64>> {
         if self.segment > self.last_segment {
             return Ok(None);
         }
-        let layout = self.obj.layout;
         let s = self.segment;
-        let flen = layout.fragment_len(s);
-        let width = self.obj.scheme.width();
-        let mut present = vec![false; width];
+        let flen = self.obj.layout.fragment_len(s);
+        self.present.iter_mut().for_each(|p| *p = false);
         let reads = self
             .active
             .iter_mut()
@@ -251,22 +270,21 @@ impl RangeRead {
         let results = futures::future::join_all(reads).await;
         let mut failed = Vec::new();
         for (i, r) in results.into_iter().enumerate() {
-            let reader = &self.active[i];
-            match r.as_deref().ok().and_then(|f| archive::verified(f, flen)) {
-                Some(fragment) => {
-                    let shard = &mut self.shards[reader.index];
-                    shard.clear();
-                    shard.extend_from_slice(fragment);
-                    present[reader.index] = true;
+            let index = self.active[i].index;
+            match r.map(|f| archive::verified(&f, flen).map(<[u8]>::to_vec)) {
+                Ok(Some(fragment)) => {
+                    self.shards[index] = fragment;
+                    self.present[index] = true;
                 }
-                None => failed.push(i),
+                Ok(None) => failed.push((i, format!("segment {s}: fragment check failed"))),
+                Err(e) => failed.push((i, format!("segment {s}: {e}"))),
             }
         }
-        for i in failed.into_iter().rev() {
+        for (i, why) in failed.into_iter().rev() {
             let bad = self.active.remove(i);
-            self.drop_source(bad);
+            self.drop_source(bad, &why);
         }
-        while present.iter().filter(|p| **p).count() < self.obj.scheme.k {
+        while self.present.iter().filter(|p| **p).count() < self.obj.scheme.k {
             let Some((index, node)) = self.spares.pop_front() else {
                 return Err(io::Error::other(format!(
                     "segment {s}: fewer than {} readable fragments",
@@ -275,51 +293,29 @@ impl RangeRead {
             };
             let mut reader = ArchiveReader::open(&self.obj, index, node, s, self.last_segment);
             let framed = reader.next_framed(flen + CHECK_LEN).await;
-            match framed
-                .as_deref()
-                .ok()
-                .and_then(|f| archive::verified(f, flen))
-            {
-                Some(fragment) => {
-                    let shard = &mut self.shards[index];
-                    shard.clear();
-                    shard.extend_from_slice(fragment);
-                    present[index] = true;
+            match framed.map(|f| archive::verified(&f, flen).map(<[u8]>::to_vec)) {
+                Ok(Some(fragment)) => {
+                    self.shards[index] = fragment;
+                    self.present[index] = true;
                     self.active.push(reader);
                 }
-                None => self.drop_source(reader),
+                Ok(None) => {
+                    self.drop_source(reader, &format!("segment {s}: fragment check failed"))
+                }
+                Err(e) => self.drop_source(reader, &format!("segment {s}: {e}")),
             }
-        }
-        let seg_len = layout.segment_len(s);
-        self.obj
-            .scheme
-            .decode_in_place(&mut self.shards, &present, seg_len)
-            .map_err(io::Error::other)?;
-        let seg_start = s * layout.segment_size;
-        let from = self.start.max(seg_start) - seg_start;
-        let to = (self.end.min(seg_start + seg_len as u64 - 1) - seg_start) as usize;
-        let mut out = BytesMut::with_capacity(to - from as usize + 1);
-        let mut at = 0usize;
-        for shard in &self.shards[..self.obj.scheme.k] {
-            let shard_end = at + flen;
-            let a = (from as usize).max(at);
-            let b = (to + 1).min(shard_end);
-            if a < b {
-                out.extend_from_slice(&shard[a - at..b - at]);
-            }
-            at = shard_end;
         }
         self.segment += 1;
-        Ok(Some(out.freeze()))
+        Ok(Some(s))
     }
 
     /// Gives up on an archive: it is read no further and its device is
     /// told to quarantine it (the reconstructor rebuilds it).
-    fn drop_source(&self, bad: ArchiveReader) {
+    fn drop_source(&self, bad: ArchiveReader, why: &str) {
         warn!(
             device = bad.node.id(),
             fragment = bad.index,
-            "fragment archive unreadable or corrupt; reading another"
+            "fragment archive unreadable or corrupt ({why}); reading another"
         );
         let (part, hash, ts) = (self.obj.part, self.obj.hash, self.obj.ts);
         tokio::spawn(async move {
@@ -333,6 +329,45 @@ impl RangeRead {
     }
 }
 
+/// The state of a streamed (ranged) read.
+struct RangeRead {
+    reader: FragmentReader,
+    /// Object bytes `start..=end` are wanted.
+    start: u64,
+    end: u64,
+}
+
+impl RangeRead {
+    /// Reads and decodes the next segment; answers the wanted part of it.
+    async fn next_segment(&mut self) -> io::Result<Option<Bytes>> {
+        let Some(s) = self.reader.next().await? else {
+            return Ok(None);
+        };
+        let obj = self.reader.obj.clone();
+        let layout = obj.layout;
+        let flen = layout.fragment_len(s);
+        let seg_len = layout.segment_len(s);
+        obj.scheme
+            .decode_in_place(&mut self.reader.shards, &self.reader.present, seg_len)
+            .map_err(io::Error::other)?;
+        let seg_start = s * layout.segment_size;
+        let from = (self.start.max(seg_start) - seg_start) as usize;
+        let to = (self.end.min(seg_start + seg_len as u64 - 1) - seg_start) as usize;
+        let mut out = BytesMut::with_capacity(to - from + 1);
+        let mut at = 0usize;
+        for shard in &self.reader.shards[..obj.scheme.k] {
+            let shard_end = at + flen;
+            let a = from.max(at);
+            let b = (to + 1).min(shard_end);
+            if a < b {
+                out.extend_from_slice(&shard[a - at..b - at]);
+            }
+            at = shard_end;
+        }
+        Ok(Some(out.freeze()))
+    }
+}
+
 /// Streams `len` bytes from `offset` of an erasure-coded object.
 pub fn stream_range(obj: &Arc<EcObject>, offset: u64, len: u64) -> BodyStream {
     if len == 0 || offset >= obj.layout.object_size {
@@ -340,29 +375,20 @@ pub fn stream_range(obj: &Arc<EcObject>, offset: u64, len: u64) -> BodyStream {
     }
     let end = (offset + len - 1).min(obj.layout.object_size - 1);
     let segments = obj.layout.segments_for(offset, end);
-    let (first, last) = (*segments.start(), *segments.end());
-    let k = obj.scheme.k;
-    let mut sources: VecDeque<(usize, Node)> = obj.sources.iter().cloned().collect();
-    let active = sources
-        .drain(..k.min(sources.len()))
-        .map(|(index, node)| ArchiveReader::open(obj, index, node, first, last))
-        .collect();
     let state = RangeRead {
-        obj: obj.clone(),
+        reader: FragmentReader::open(obj, *segments.start(), *segments.end()),
         start: offset,
         end,
-        segment: first,
-        last_segment: last,
-        active,
-        spares: sources,
-        shards: vec![Vec::new(); obj.scheme.width()],
     };
     Box::pin(futures::stream::unfold(Some(state), |state| async move {
         let mut state = state?;
         match state.next_segment().await {
             Ok(Some(bytes)) => Some((Ok(bytes), Some(state))),
             Ok(None) => None,
-            Err(e) => Some((Err(e), None)),
+            Err(e) => {
+                warn!("erasure-coded read failed: {e}");
+                Some((Err(e), None))
+            }
         }
     }))
 }
