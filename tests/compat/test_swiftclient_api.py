@@ -109,7 +109,7 @@ def test_container_put_created_then_accepted(admin_conn, unique):
     h = admin_conn.head_container(name)
     assert h["x-container-object-count"] == "0"
     assert h["x-container-bytes-used"] == "0"
-    assert h["x-storage-policy"] == "Policy-0"
+    assert h["x-storage-policy"] == "replicated"
 
 
 def assert_trans_id_dict(rd):
