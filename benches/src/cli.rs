@@ -44,6 +44,22 @@ pub enum Command {
     Ec(EcArgs),
     /// The `object` figures over Swift, then over S3 on the same store.
     S3(S3Args),
+    /// Per storage policy: 4 KiB PUT ops/s, large PUT/GET MiB/s, bytes on
+    /// disk per byte stored, and large GET MiB/s with two devices' files gone.
+    Policies(PoliciesArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PoliciesArgs {
+    #[command(flatten)]
+    pub object: ObjectArgs,
+    /// Policies to measure, by name
+    #[arg(long, value_delimiter = ',', default_value = "replicated,ec42")]
+    pub policies: Vec<String>,
+    /// The store's devices directory (`DATA_DIR/devices` of `cairn up`);
+    /// the run removes data files from it, so use a store of its own
+    #[arg(long)]
+    pub devices_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -10,6 +10,7 @@ mod cleanup;
 mod config;
 mod large_objects;
 mod listing;
+mod policies;
 mod small_objects;
 
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use small_objects::{push_ops, small_get_phase, small_put_phase};
 
 pub use config::ObjectConfig;
 pub use listing::LISTING_PAGE_MAX;
+pub use policies::run_policies;
 
 const MIB: f64 = (1u64 << 20) as f64;
 

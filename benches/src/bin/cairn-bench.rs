@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use benches::cli::{Cli, Command, ObjectArgs, S3Args};
+use benches::cli::{Cli, Command, ObjectArgs, PoliciesArgs, S3Args};
 use benches::object_bench::run_session;
 use benches::repair_bench::run_repair;
 use benches::ring_bench::run_ring;
@@ -18,6 +18,7 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Object(args) => object(args).await,
         Command::S3(args) => s3(args).await,
+        Command::Policies(args) => policies(args).await,
         Command::Ring(args) => {
             let cfg = match args.config() {
                 Ok(cfg) => cfg,
@@ -93,6 +94,31 @@ async fn object(args: ObjectArgs) -> ExitCode {
     };
     let mut report = Report::echoing();
     let result = benches::run(&args.credentials(), &cfg, &mut report).await;
+    println!("{}", report.json_line());
+    finish(result)
+}
+
+/// The per-policy figures (`<policy>.*`).
+async fn policies(args: PoliciesArgs) -> ExitCode {
+    let cfg = match args.object.config() {
+        Ok(cfg) => cfg,
+        Err(err) => return fail(&err),
+    };
+    let creds = args.object.credentials();
+    let mut report = Report::echoing();
+    let result = match authenticate(&creds.auth_url, &creds.user, &creds.key, cfg.timeout).await {
+        Ok(session) => {
+            benches::object_bench::run_policies(
+                session,
+                &cfg,
+                &args.policies,
+                &args.devices_dir,
+                &mut report,
+            )
+            .await
+        }
+        Err(err) => Err(err),
+    };
     println!("{}", report.json_line());
     finish(result)
 }
