@@ -295,10 +295,9 @@ pub async fn rebuild(
     let mut hasher = blake3::Hasher::new();
     while reader.next().await?.is_some() {
         let mut fragments: Vec<Option<Vec<u8>>> = reader
-            .shards
-            .iter_mut()
-            .zip(&reader.present)
-            .map(|(s, p)| p.then(|| std::mem::take(s)))
+            .fragments
+            .iter()
+            .map(|f| f.as_ref().map(|b| b.to_vec()))
             .collect();
         scheme
             .rebuild(&mut fragments)
@@ -310,11 +309,6 @@ pub async fn rebuild(
         hasher.update(&framed);
         if sender.send(framed.freeze()).await.is_err() {
             return Err(StoreError::Io(io::Error::other("fragment upload stopped")));
-        }
-        for (slot, f) in reader.shards.iter_mut().zip(fragments) {
-            if let Some(f) = f {
-                *slot = f;
-            }
         }
     }
     drop(sender);

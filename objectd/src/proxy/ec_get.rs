@@ -86,13 +86,8 @@ fn choose(found: &[(Node, StoredObject)], k: usize) -> Result<Option<Vec<usize>>
     ))
 }
 
-/// Finds an erasure-coded object (see the module doc); `read` decodes
-/// inline bodies.
-pub async fn find(
-    place: &Placement,
-    policy: &Arc<EcScheme>,
-    read: bool,
-) -> Result<Option<Found>, ProxyError> {
+/// Finds an erasure-coded object (see the module doc).
+pub async fn find(place: &Placement, policy: &Arc<EcScheme>) -> Result<Option<Found>, ProxyError> {
     let mut found = rows(&place.nodes, place).await;
     let enough = |found: &[(Node, StoredObject)]| matches!(choose(found, policy.k), Ok(Some(_)));
     if !enough(&found) {
@@ -129,13 +124,11 @@ pub async fn find(
                 }
             }
         }
-        let body = if read {
-            archive::decode_all(&scheme, meta.size, &archives)
-                .map(Bytes::from)
-                .map_err(|e| ProxyError::Store(io::Error::other(e).into()))?
-        } else {
-            Bytes::new()
-        };
+        // Decoded even for a HEAD: callers may read the body of what they
+        // found, and a small body costs microseconds.
+        let body = archive::decode_all(&scheme, meta.size, &archives)
+            .map(Bytes::from)
+            .map_err(|e| ProxyError::Store(io::Error::other(e).into()))?;
         return Ok(Some(Found {
             meta,
             body: ObjectBody::Inline(body),
@@ -187,7 +180,8 @@ struct ArchiveReader {
     index: usize,
     node: Node,
     stream: BodyStream,
-    buf: BytesMut,
+    /// Bytes read past the last frame.
+    carry: Bytes,
 }
 
 impl ArchiveReader {
@@ -203,20 +197,37 @@ impl ArchiveReader {
             index,
             node,
             stream,
-            buf: BytesMut::new(),
+            carry: Bytes::new(),
         }
     }
 
-    /// The next framed fragment of `len` bytes (fragment and check).
+    /// The next framed fragment of `len` bytes (fragment and check); a
+    /// slice of what was read when one chunk holds it, else gathered.
     async fn next_framed(&mut self, len: usize) -> io::Result<Bytes> {
-        while self.buf.len() < len {
-            match self.stream.next().await {
-                Some(Ok(chunk)) => self.buf.extend_from_slice(&chunk),
+        if self.carry.len() >= len {
+            return Ok(self.carry.split_to(len));
+        }
+        let mut buf = BytesMut::with_capacity(len);
+        buf.extend_from_slice(&std::mem::take(&mut self.carry));
+        while buf.len() < len {
+            let chunk = match self.stream.next().await {
+                Some(Ok(chunk)) => chunk,
                 Some(Err(e)) => return Err(e),
                 None => return Err(io::ErrorKind::UnexpectedEof.into()),
+            };
+            let need = len - buf.len();
+            if buf.is_empty() && chunk.len() >= len {
+                self.carry = chunk;
+                return Ok(self.carry.split_to(len));
+            }
+            if chunk.len() <= need {
+                buf.extend_from_slice(&chunk);
+            } else {
+                buf.extend_from_slice(&chunk[..need]);
+                self.carry = chunk.slice(need..);
             }
         }
-        Ok(self.buf.split_to(len).freeze())
+        Ok(buf.freeze())
     }
 }
 
@@ -229,9 +240,8 @@ pub struct FragmentReader {
     last_segment: u64,
     active: Vec<ArchiveReader>,
     spares: VecDeque<(usize, Node)>,
-    /// Fragment `i` of the last segment read, where `present[i]`.
-    pub shards: Vec<Vec<u8>>,
-    pub present: Vec<bool>,
+    /// Fragment `i` of the last segment read, verified (at least `k`).
+    pub fragments: Vec<Option<Bytes>>,
 }
 
 impl FragmentReader {
@@ -249,20 +259,19 @@ impl FragmentReader {
             last_segment: last,
             active,
             spares: sources,
-            shards: vec![Vec::new(); obj.scheme.width()],
-            present: vec![false; obj.scheme.width()],
+            fragments: vec![None; obj.scheme.width()],
         }
     }
 
-    /// Reads the next segment's fragments (at least `k` verified ones, see
-    /// `present`); answers its index, or `None` after the last.
+    /// Reads the next segment's fragments (at least `k` verified ones in
+    /// `fragments`); answers its index, or `None` after the last.
     pub async fn next(&mut self) -> io::Result<Option<u64>> {
         if self.segment > self.last_segment {
             return Ok(None);
         }
         let s = self.segment;
         let flen = self.obj.layout.fragment_len(s);
-        self.present.iter_mut().for_each(|p| *p = false);
+        self.fragments.iter_mut().for_each(|f| *f = None);
         let reads = self
             .active
             .iter_mut()
@@ -271,12 +280,11 @@ impl FragmentReader {
         let mut failed = Vec::new();
         for (i, r) in results.into_iter().enumerate() {
             let index = self.active[i].index;
-            match r.map(|f| archive::verified(&f, flen).map(<[u8]>::to_vec)) {
-                Ok(Some(fragment)) => {
-                    self.shards[index] = fragment;
-                    self.present[index] = true;
+            match r {
+                Ok(framed) if archive::verified(&framed, flen).is_some() => {
+                    self.fragments[index] = Some(framed.slice(..flen));
                 }
-                Ok(None) => failed.push((i, format!("segment {s}: fragment check failed"))),
+                Ok(_) => failed.push((i, format!("segment {s}: fragment check failed"))),
                 Err(e) => failed.push((i, format!("segment {s}: {e}"))),
             }
         }
@@ -284,7 +292,7 @@ impl FragmentReader {
             let bad = self.active.remove(i);
             self.drop_source(bad, &why);
         }
-        while self.present.iter().filter(|p| **p).count() < self.obj.scheme.k {
+        while self.fragments.iter().flatten().count() < self.obj.scheme.k {
             let Some((index, node)) = self.spares.pop_front() else {
                 return Err(io::Error::other(format!(
                     "segment {s}: fewer than {} readable fragments",
@@ -292,16 +300,12 @@ impl FragmentReader {
                 )));
             };
             let mut reader = ArchiveReader::open(&self.obj, index, node, s, self.last_segment);
-            let framed = reader.next_framed(flen + CHECK_LEN).await;
-            match framed.map(|f| archive::verified(&f, flen).map(<[u8]>::to_vec)) {
-                Ok(Some(fragment)) => {
-                    self.shards[index] = fragment;
-                    self.present[index] = true;
+            match reader.next_framed(flen + CHECK_LEN).await {
+                Ok(framed) if archive::verified(&framed, flen).is_some() => {
+                    self.fragments[index] = Some(framed.slice(..flen));
                     self.active.push(reader);
                 }
-                Ok(None) => {
-                    self.drop_source(reader, &format!("segment {s}: fragment check failed"))
-                }
+                Ok(_) => self.drop_source(reader, &format!("segment {s}: fragment check failed")),
                 Err(e) => self.drop_source(reader, &format!("segment {s}: {e}")),
             }
         }
@@ -335,36 +339,68 @@ struct RangeRead {
     /// Object bytes `start..=end` are wanted.
     start: u64,
     end: u64,
+    /// Decoding scratch space, reused between segments.
+    shards: Vec<Vec<u8>>,
+    /// Pieces of the current segment not yet sent.
+    ready: VecDeque<Bytes>,
 }
 
 impl RangeRead {
-    /// Reads and decodes the next segment; answers the wanted part of it.
-    async fn next_segment(&mut self) -> io::Result<Option<Bytes>> {
-        let Some(s) = self.reader.next().await? else {
-            return Ok(None);
-        };
+    /// The next piece of the wanted bytes; reads and decodes a segment
+    /// when the last one is used up.
+    async fn next_piece(&mut self) -> io::Result<Option<Bytes>> {
+        loop {
+            if let Some(piece) = self.ready.pop_front() {
+                return Ok(Some(piece));
+            }
+            let Some(s) = self.reader.next().await? else {
+                return Ok(None);
+            };
+            self.segment_pieces(s)?;
+        }
+    }
+
+    /// Queues the wanted part of segment `s`: slices of the data fragments
+    /// as read when they are all there, else the decoded bytes.
+    fn segment_pieces(&mut self, s: u64) -> io::Result<()> {
         let obj = self.reader.obj.clone();
-        let layout = obj.layout;
+        let (k, layout) = (obj.scheme.k, obj.layout);
         let flen = layout.fragment_len(s);
         let seg_len = layout.segment_len(s);
-        obj.scheme
-            .decode_in_place(&mut self.reader.shards, &self.reader.present, seg_len)
-            .map_err(io::Error::other)?;
         let seg_start = s * layout.segment_size;
         let from = (self.start.max(seg_start) - seg_start) as usize;
         let to = (self.end.min(seg_start + seg_len as u64 - 1) - seg_start) as usize;
+        let fragments = &self.reader.fragments;
+        if fragments[..k].iter().all(Option::is_some) {
+            for (i, f) in fragments[..k].iter().flatten().enumerate() {
+                let (at, shard_end) = (i * flen, (i + 1) * flen);
+                let (a, b) = (from.max(at), (to + 1).min(shard_end));
+                if a < b {
+                    self.ready.push_back(f.slice(a - at..b - at));
+                }
+            }
+            return Ok(());
+        }
+        let present: Vec<bool> = fragments.iter().map(Option::is_some).collect();
+        for (shard, f) in self.shards.iter_mut().zip(fragments) {
+            if let Some(f) = f {
+                shard.clear();
+                shard.extend_from_slice(f);
+            }
+        }
+        obj.scheme
+            .decode_in_place(&mut self.shards, &present, seg_len)
+            .map_err(io::Error::other)?;
         let mut out = BytesMut::with_capacity(to - from + 1);
-        let mut at = 0usize;
-        for shard in &self.reader.shards[..obj.scheme.k] {
-            let shard_end = at + flen;
-            let a = from.max(at);
-            let b = (to + 1).min(shard_end);
+        for (i, shard) in self.shards[..k].iter().enumerate() {
+            let (at, shard_end) = (i * flen, (i + 1) * flen);
+            let (a, b) = (from.max(at), (to + 1).min(shard_end));
             if a < b {
                 out.extend_from_slice(&shard[a - at..b - at]);
             }
-            at = shard_end;
         }
-        Ok(Some(out.freeze()))
+        self.ready.push_back(out.freeze());
+        Ok(())
     }
 }
 
@@ -379,10 +415,12 @@ pub fn stream_range(obj: &Arc<EcObject>, offset: u64, len: u64) -> BodyStream {
         reader: FragmentReader::open(obj, *segments.start(), *segments.end()),
         start: offset,
         end,
+        shards: vec![Vec::new(); obj.scheme.width()],
+        ready: VecDeque::new(),
     };
     Box::pin(futures::stream::unfold(Some(state), |state| async move {
         let mut state = state?;
-        match state.next_segment().await {
+        match state.next_piece().await {
             Ok(Some(bytes)) => Some((Ok(bytes), Some(state))),
             Ok(None) => None,
             Err(e) => {

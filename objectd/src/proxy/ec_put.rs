@@ -15,10 +15,11 @@ use tokio::sync::mpsc;
 
 use super::put::{digest_pipe, next_chunk, BodySpec, BodyStream, Digests, Stored};
 use super::{tally, Placement, ProxyError, INLINE_MAX};
-use crate::ec::archive::{self, Layout};
+use crate::ec::archive::{self, Layout, CHECK_LEN};
 use crate::ec::EcScheme;
 use crate::node::{Node, Upload};
 use crate::store::record::{Fragment, ObjectMeta, Placement as Where};
+use crate::store::upload::aligned_buffer;
 use crate::store::StoreError;
 
 /// Segments (and their fragments) in flight between the stages.
@@ -151,8 +152,8 @@ fn open_uploads(place: &Placement) -> Result<Vec<ArchiveUpload>, ProxyError> {
     for (index, node) in place.nodes.iter().enumerate() {
         let mut candidate = Some(node);
         while let Some(n) = candidate {
-            // Fragments are not 4 KiB pieces, so they go through the page cache.
-            match n.open_upload(place.part, place.hash, false) {
+            // Archives arrive in aligned pieces and bypass the page cache.
+            match n.open_upload(place.part, place.hash, true) {
                 Ok(upload) => {
                     uploads.push(ArchiveUpload {
                         index,
@@ -204,31 +205,76 @@ fn encoder(
     })
 }
 
-/// The fan-out stage: fragment `i` of every segment to archive `i`'s pipe.
-/// Fails when fewer than a quorum of pipes remain.
+/// Bytes of an archive sent to its device at a time: 4 KiB-aligned pieces
+/// the device writes with `O_DIRECT` (only the tail goes through the page
+/// cache), as for replicas.
+const ARCHIVE_PIECE: usize = 1024 * 1024;
+
+/// One archive's pipe and the bytes gathered for its next piece.
+struct ArchivePipe {
+    index: usize,
+    tx: Option<mpsc::Sender<Bytes>>,
+    gathered: BytesMut,
+}
+
+fn piece_buffer(segment_fragment: usize) -> BytesMut {
+    aligned_buffer(ARCHIVE_PIECE + segment_fragment + CHECK_LEN)
+}
+
+/// The fan-out stage: fragment `i` of every segment to archive `i`'s pipe,
+/// gathered into aligned pieces. Fails when fewer than a quorum of pipes
+/// remain.
 fn forwarder(
-    mut senders: Vec<(usize, Option<mpsc::Sender<Bytes>>)>,
+    senders: Vec<(usize, Option<mpsc::Sender<Bytes>>)>,
     mut fragments: mpsc::Receiver<Vec<Bytes>>,
     quorum: usize,
+    fragment_len: usize,
 ) -> tokio::task::JoinHandle<Result<(), ProxyError>> {
     tokio::spawn(async move {
-        while let Some(framed) = fragments.recv().await {
-            let sends = senders.iter().map(|(index, tx)| {
-                let piece = framed[*index].clone();
-                async move {
-                    match tx {
-                        Some(tx) => tx.send(piece).await.is_ok(),
-                        None => false,
-                    }
+        let mut pipes: Vec<ArchivePipe> = senders
+            .into_iter()
+            .map(|(index, tx)| ArchivePipe {
+                index,
+                tx,
+                gathered: piece_buffer(fragment_len),
+            })
+            .collect();
+        let mut done = false;
+        while !done {
+            let framed = fragments.recv().await;
+            done = framed.is_none();
+            let mut pieces = Vec::with_capacity(pipes.len());
+            for pipe in pipes.iter_mut() {
+                if let Some(framed) = &framed {
+                    pipe.gathered.extend_from_slice(&framed[pipe.index]);
+                }
+                let piece = if pipe.gathered.len() >= ARCHIVE_PIECE {
+                    let mut full =
+                        std::mem::replace(&mut pipe.gathered, piece_buffer(fragment_len));
+                    pipe.gathered.extend_from_slice(&full[ARCHIVE_PIECE..]);
+                    full.truncate(ARCHIVE_PIECE);
+                    Some(full.freeze())
+                } else if done && !pipe.gathered.is_empty() {
+                    Some(pipe.gathered.split().freeze())
+                } else {
+                    None
+                };
+                pieces.push(piece);
+            }
+            let sends = pipes.iter().zip(pieces).map(|(pipe, piece)| async move {
+                match (&pipe.tx, piece) {
+                    (Some(tx), Some(piece)) => tx.send(piece).await.is_ok(),
+                    (Some(_), None) => true,
+                    (None, _) => false,
                 }
             });
             let ok = futures::future::join_all(sends).await;
-            for ((_, tx), ok) in senders.iter_mut().zip(ok) {
+            for (pipe, ok) in pipes.iter_mut().zip(ok) {
                 if !ok {
-                    *tx = None;
+                    pipe.tx = None;
                 }
             }
-            let live = senders.iter().filter(|(_, tx)| tx.is_some()).count();
+            let live = pipes.iter().filter(|p| p.tx.is_some()).count();
             if live < quorum {
                 return Err(ProxyError::Quorum {
                     ok: live,
@@ -257,7 +303,12 @@ async fn store_streamed(
     let (seg_tx, seg_rx) = mpsc::channel::<Bytes>(PIPELINE_DEPTH);
     let (frag_tx, frag_rx) = mpsc::channel::<Vec<Bytes>>(PIPELINE_DEPTH);
     let encoding = encoder(scheme.clone(), seg_rx, frag_tx);
-    let forwarding = forwarder(senders, frag_rx, quorum);
+    let forwarding = forwarder(
+        senders,
+        frag_rx,
+        quorum,
+        scheme.fragment_len(scheme.segment_size),
+    );
     let (md5_tx, md5_thread) = digest_pipe(Digests::md5_only());
     let segment_size = scheme.segment_size;
     let mut segment = BytesMut::with_capacity(segment_size);

@@ -128,7 +128,7 @@ impl Cluster {
         let policy = self.object_policy(account, container).await?;
         let place = self.placement(policy, account, Some(container), Some(object));
         if let Some(ec) = place.ec.clone() {
-            return super::ec_get::find(&place, &ec, read).await;
+            return super::ec_get::find(&place, &ec).await;
         }
         let reads = place
             .nodes
