@@ -175,6 +175,24 @@ async fn erasure_coded_objects_survive_lost_and_corrupt_archives() {
     settle(&mh, objs.len() as u64).await;
     assert_readable(&s, &objs).await;
 
+    // The auditor finds a corrupt archive nobody reads; it is rebuilt too.
+    let unread = archive_files(&mh, 0)
+        .into_iter()
+        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .expect("host 0 holds archive files");
+    let original = std::fs::read(&unread).expect("read archive");
+    let mut bad = original.clone();
+    bad[original.len() / 3] ^= 0xa5;
+    std::fs::write(&unread, &bad).expect("corrupt archive");
+    let healed = wait_until(SETTLE, || {
+        let unread = unread.clone();
+        let original = original.clone();
+        async move { std::fs::read(&unread).is_ok_and(|now| now == original) }
+    })
+    .await;
+    assert!(healed, "the auditor did not catch a corrupt archive");
+    assert!(mh.recon_sum("auditor", "quarantined").await >= 1);
+
     // Deletes reach every archive.
     for (name, _) in &objs {
         let r = s.delete(&format!("/ec/{name}")).await;

@@ -152,8 +152,12 @@ fn open_uploads(place: &Placement) -> Result<Vec<ArchiveUpload>, ProxyError> {
     for (index, node) in place.nodes.iter().enumerate() {
         let mut candidate = Some(node);
         while let Some(n) = candidate {
-            // Archives arrive in aligned pieces and bypass the page cache.
-            match n.open_upload(place.part, place.hash, true) {
+            // Archives arrive in aligned pieces. Parity archives bypass the
+            // page cache; data archives go through it, so fresh objects are
+            // read from memory without decoding (as the first replica of a
+            // replicated object: the same bytes cached either way).
+            let data_archive = index < place.ec.as_ref().map_or(0, |ec| ec.k);
+            match n.open_upload(place.part, place.hash, !data_archive) {
                 Ok(upload) => {
                     uploads.push(ArchiveUpload {
                         index,
