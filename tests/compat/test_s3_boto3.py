@@ -296,6 +296,12 @@ def test_multipart_three_parts(s3, bucket, admin_conn):
     assert body == whole[a:b + 1]
     assert int(admin_conn.head_object(bucket, "big/file")["content-length"]) == len(whole)
     assert not any(h.startswith("x-object-sysmeta") for h in headers)
+    # A Swift POST changes metadata only: the listing keeps the logical size and ETag.
+    admin_conn.post_object(bucket, "big/file", headers={"X-Object-Meta-Tag": "x"})
+    listing = s3.list_objects_v2(Bucket=bucket)["Contents"]
+    assert [(o["Key"], o["Size"], o["ETag"]) for o in listing] == [("big/file", len(whole), want_etag)]
+    assert hashlib.md5(s3.get_object(Bucket=bucket, Key="big/file")["Body"].read()).digest() == \
+        hashlib.md5(whole).digest()
     # Deleting over S3 removes the parts too.
     s3.delete_object(Bucket=bucket, Key="big/file")
     _, segs = admin_conn.get_container(bucket + "+segments")

@@ -324,12 +324,15 @@ impl Cluster {
             .ok_or(ProxyError::NotFound)?;
         meta.size = meta.object_size();
         let nodes: Vec<Node> = posted.into_iter().map(|(_, n)| n).collect();
-        // The listing shows the content type as of the newest POST.
+        // The listing shows the content type as of the newest POST, and a
+        // manifest's logical size and ETag (as its PUT did).
+        let (size, etag) =
+            super::manifest::logical(&meta).unwrap_or_else(|| (meta.size, meta.etag.clone()));
         let row = ObjectRow {
             ts: meta.meta_ts,
             deleted: false,
-            size: meta.size,
-            etag: meta.etag.clone(),
+            size,
+            etag,
             content_type: meta.content_type.clone(),
         };
         self.update_container(account, container, object, row, &nodes)

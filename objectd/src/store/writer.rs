@@ -47,6 +47,9 @@ pub struct ObjectPost {
     pub delete_at: Option<u64>,
 }
 
+/// Object headers kept across POSTs.
+const SYSMETA_PREFIX: &str = "x-object-sysmeta-";
+
 /// Replies carry the record as it is after the change.
 pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
@@ -412,7 +415,16 @@ impl Batch<'_> {
             self.delete(keys::expiry(at, &key));
         }
         meta.meta_ts = post.ts;
-        meta.headers = post.headers;
+        // A POST replaces user metadata; system metadata (such as the
+        // manifest marker) stays, as in Swift.
+        let mut headers = post.headers;
+        for (name, value) in &meta.headers {
+            if name.starts_with(SYSMETA_PREFIX) && !headers.iter().any(|(n, _)| n == name) {
+                headers.push((name.clone(), value.clone()));
+            }
+        }
+        headers.sort();
+        meta.headers = headers;
         meta.delete_at = post.delete_at;
         if let Some(ct) = post.content_type {
             meta.content_type = ct;
