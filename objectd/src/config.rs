@@ -67,6 +67,13 @@ pub struct FileConfig {
     /// Domains under which `bucket.<domain>` addresses a bucket
     /// (virtual-hosted-style S3).
     pub s3_domains: Vec<String>,
+    /// Whether Swift's v1.0 auth (`users`, `/auth/v1.0`) is served.
+    pub tempauth: bool,
+    /// Identity's URL (`http://host:port`): its tokens are accepted and S3
+    /// keys not in `s3_keys` are looked up there as EC2 credentials.
+    pub identity_url: Option<String>,
+    /// The secret shared with identity for EC2 credential lookups.
+    pub identity_service_secret: Option<String>,
 }
 
 impl Default for FileConfig {
@@ -90,6 +97,9 @@ impl Default for FileConfig {
             users: Vec::new(),
             s3_keys: Vec::new(),
             s3_domains: vec!["localhost".to_string()],
+            tempauth: true,
+            identity_url: None,
+            identity_service_secret: None,
         }
     }
 }
@@ -110,6 +120,9 @@ pub struct Config {
     pub users: Vec<UserConfig>,
     pub s3_keys: Vec<S3KeyConfig>,
     pub s3_domains: Vec<String>,
+    pub tempauth: bool,
+    pub identity_url: Option<String>,
+    pub identity_service_secret: Option<String>,
 }
 
 impl FileConfig {
@@ -157,6 +170,9 @@ impl FileConfig {
         if storage && !self.roles.contains(&Role::Proxy) && self.storage_bind.is_none() {
             bail!("a storage-only process needs storage_bind");
         }
+        if let Some(url) = &self.identity_url {
+            common::identity_http::IdentityHttp::new(url).context("identity_url")?;
+        }
         let mut seen = std::collections::HashSet::new();
         for k in &self.s3_keys {
             if k.access_key.is_empty()
@@ -192,6 +208,9 @@ impl FileConfig {
             users: self.users,
             s3_keys: self.s3_keys,
             s3_domains: self.s3_domains,
+            tempauth: self.tempauth,
+            identity_url: self.identity_url,
+            identity_service_secret: self.identity_service_secret,
         })
     }
 }

@@ -21,6 +21,10 @@ pub enum Kind {
     Region,
     Service,
     Endpoint,
+    /// Credentials (`/v3/credentials`, EC2 ones among them).
+    Credential,
+    /// Application credentials; keyed `user/id`.
+    AppCredential,
     /// Single records: the signing key, the revocation list.
     Meta,
 }
@@ -36,6 +40,8 @@ impl Kind {
             Kind::Region => "region/",
             Kind::Service => "service/",
             Kind::Endpoint => "endpoint/",
+            Kind::Credential => "credential/",
+            Kind::AppCredential => "appcred/",
             Kind::Meta => "meta/",
         }
     }

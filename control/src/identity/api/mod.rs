@@ -3,9 +3,12 @@
 //! resource. Handlers parse, call the core, render; errors become
 //! Keystone's JSON body in `response.rs`.
 
+pub mod application_credentials;
 pub mod auth;
 pub mod catalog;
+pub mod credentials;
 pub mod domains;
+pub mod ec2;
 pub mod projects;
 pub mod request;
 pub mod response;
@@ -107,6 +110,12 @@ async fn v3(id: &Identity, req: &Request, rest: &[&str]) -> Result<Resp> {
         ["auth", "catalog"] if get => auth::catalog(id, req).await,
         ["auth", "projects"] if get => auth::projects(id, req).await,
         ["cairn", "token-verification"] if get => auth::verification(id),
+        ["cairn", "ec2-credentials", access] if get => ec2::service_lookup(id, req, access).await,
+        ["users", uid, "credentials", "OS-EC2", more @ ..] => ec2::route(id, req, uid, more).await,
+        ["users", uid, "application_credentials", more @ ..] => {
+            application_credentials::route(id, req, uid, more).await
+        }
+        ["credentials", ..] => credentials::route(id, req, &rest[1..]).await,
         ["domains", ..] => domains::route(id, req, &rest[1..]).await,
         ["projects", _, "users", _, "roles", ..] => roles::grants(id, req, rest).await,
         ["projects", ..] => projects::route(id, req, &rest[1..]).await,
