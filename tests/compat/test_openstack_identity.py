@@ -4,50 +4,6 @@ issue, catalog list, project/user/role management, login as a new user, and
 a member refused project creation."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
-
-
-def openstack_path():
-    here = Path(sys.executable).parent / "openstack"
-    if not here.exists():
-        pytest.fail(
-            f"the openstack CLI is not at {here}: install tests/compat/requirements.txt",
-            pytrace=False,
-        )
-    return str(here)
-
-
-@pytest.fixture
-def openstack(cairn, tmp_path):
-    """Runs `openstack ... -f json` with the openrc's environment; returns parsed JSON."""
-    exe = openstack_path()
-    base_env = {
-        k: v
-        for k, v in os.environ.items()
-        if not (k.startswith("OS_") or k.startswith("ST_"))
-    }
-    base_env.update({k: v for k, v in cairn.openrc.items() if k.startswith("OS_")})
-    base_env["HOME"] = str(tmp_path)
-
-    def run(*args, env=None, check=True, fmt=True):
-        e = dict(base_env)
-        e.update(env or {})
-        argv = [exe, *args] + (["-f", "json"] if fmt else [])
-        proc = subprocess.run(
-            argv, env=e, stdin=subprocess.DEVNULL, capture_output=True, timeout=120
-        )
-        out, err = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
-        if not check:
-            return proc.returncode, out, err
-        assert proc.returncode == 0, f"openstack {' '.join(args)} exited {proc.returncode}\n{out}\n{err}"
-        return json.loads(out) if fmt and out.strip() else out
-
-    return run
 
 
 def test_openrc_has_identity(cairn):
