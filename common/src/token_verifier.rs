@@ -4,7 +4,12 @@
 //! every couple of seconds in a background loop, and checks each token
 //! locally: signature, expiry, revocation. A revoked token is refused
 //! within one refresh interval.
+//!
+//! Tokens whose signature verified are remembered (with the key that
+//! verified them) so a token used again skips the Ed25519 check; expiry
+//! and revocation are checked at every use.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -15,6 +20,9 @@ use crate::token::{self, Claims, TokenError, VerificationDocument, Verifier};
 
 /// How often the document is fetched again.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Verified tokens remembered at most (the memory is emptied when full).
+const VERIFIED_MAX: usize = 4096;
 
 /// The path of identity's verification document.
 const DOCUMENT_PATH: &str = "/v3/cairn/token-verification";
@@ -36,6 +44,8 @@ pub struct RemoteVerifier {
     current: RwLock<Option<Arc<Verifier>>>,
     /// Serializes fetches made on demand (before the first document).
     fetch: tokio::sync::Mutex<()>,
+    /// Tokens whose signature verified, with the public key that did.
+    verified: RwLock<HashMap<String, ([u8; 32], Claims)>>,
 }
 
 impl RemoteVerifier {
@@ -45,6 +55,7 @@ impl RemoteVerifier {
             http: IdentityHttp::new(identity_url)?,
             current: RwLock::new(None),
             fetch: tokio::sync::Mutex::new(()),
+            verified: RwLock::new(HashMap::new()),
         }))
     }
 
@@ -107,6 +118,97 @@ impl RemoteVerifier {
     /// Signature, expiry and revocation checks of `token`, now.
     pub async fn check(&self, token: &str) -> Result<Claims, CheckError> {
         let verifier = self.verifier().await.ok_or(CheckError::Unavailable)?;
-        Ok(verifier.check(token, token::now_ms())?)
+        let now = token::now_ms();
+        let key = verifier.key.to_bytes();
+        let remembered = self
+            .verified
+            .read()
+            .expect("verified tokens lock")
+            .get(token)
+            .filter(|(k, _)| *k == key)
+            .map(|(_, c)| c.clone());
+        let claims = match remembered {
+            Some(c) => c,
+            None => {
+                let c = token::verify(token, &verifier.key, now)?;
+                let mut verified = self.verified.write().expect("verified tokens lock");
+                if verified.len() >= VERIFIED_MAX {
+                    verified.clear();
+                }
+                verified.insert(token.to_string(), (key, c.clone()));
+                c
+            }
+        };
+        if now >= claims.expires_at_ms {
+            return Err(TokenError::Expired.into());
+        }
+        if verifier.revocations.revokes(&claims) {
+            return Err(TokenError::Revoked.into());
+        }
+        Ok(claims)
+    }
+
+    /// Installs `doc` as if fetched (for tests and benchmarks).
+    pub fn install(&self, doc: &VerificationDocument) -> anyhow::Result<()> {
+        let verifier = doc
+            .verifier()
+            .ok_or_else(|| anyhow::anyhow!("the verification key is not Ed25519"))?;
+        *self.current.write().expect("verifier lock") = Some(Arc::new(verifier));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::{sign, Revocations};
+    use ed25519_dalek::SigningKey;
+
+    fn doc(key: &SigningKey, revocations: Revocations) -> VerificationDocument {
+        VerificationDocument {
+            algorithm: "EdDSA".into(),
+            public_key: Verifier::public_key_text(&key.verifying_key()),
+            revocations,
+        }
+    }
+
+    #[tokio::test]
+    async fn remembered_tokens_are_still_checked_for_expiry_revocation_and_key() {
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let now = token::now_ms();
+        let claims = Claims {
+            user_id: "u".into(),
+            project_id: Some("p".into()),
+            issued_at_ms: now,
+            expires_at_ms: now + 60_000,
+            audit_id: [1; 16],
+            ..Claims::default()
+        };
+        let t = sign(&claims, &key);
+        let v = RemoteVerifier::new("http://127.0.0.1:1").expect("url");
+        v.install(&doc(&key, Revocations::default()))
+            .expect("install");
+        assert_eq!(v.check(&t).await, Ok(claims.clone()));
+        assert_eq!(v.check(&t).await, Ok(claims.clone()), "remembered");
+        let mut revoked = Revocations::default();
+        revoked
+            .audit_ids
+            .insert(claims.audit_id_text(), claims.expires_at_ms);
+        v.install(&doc(&key, revoked)).expect("install");
+        assert_eq!(v.check(&t).await, Err(TokenError::Revoked.into()));
+        // Another key: the remembered verification does not count.
+        let other = SigningKey::from_bytes(&[8; 32]);
+        v.install(&doc(&other, Revocations::default()))
+            .expect("install");
+        assert_eq!(v.check(&t).await, Err(TokenError::BadSignature.into()));
+        // Expiry is checked on remembered tokens too.
+        let short = Claims {
+            expires_at_ms: now + 50,
+            ..claims
+        };
+        let t = sign(&short, &other);
+        assert!(v.check(&t).await.is_ok());
+        tokio::time::sleep(std::time::Duration::from_millis(80)).await;
+        assert_eq!(v.check(&t).await, Err(TokenError::Expired.into()));
     }
 }
