@@ -1,7 +1,7 @@
 """The real `openstack` CLI (python-openstackclient) against the session's
 `cairn up`, with nothing but its openrc's OS_* variables for auth: token
-issue, catalog list, project/user/role management, login as a new user, and
-a member refused project creation."""
+issue, catalog list, project/user/role management, login as a new user, a
+member refused project creation, and groups."""
 
 import json
 
@@ -58,4 +58,28 @@ def test_projects_users_roles_and_member_login(cairn, openstack, unique):
     assert "identity:create_project" in err, err
 
     code, out, err = openstack("token", "issue", env={**as_user, "OS_PASSWORD": "wrong"}, check=False)
+    assert code != 0 and "HTTP 401" in err, err
+
+
+def test_groups_give_their_roles_to_members(openstack, unique):
+    project, user, group = unique("gp"), unique("gu"), unique("gg")
+    openstack("project", "create", project)
+    openstack("user", "create", "--password", "pw-group", user)
+    g = openstack("group", "create", group)
+    assert g["name"] == group and g["domain_id"] == "default"
+    openstack("group", "add", "user", group, user, fmt=False)
+    out = openstack("group", "contains", "user", group, user, fmt=False)
+    assert out.strip() == f"{user} in group {group}", out
+    openstack("role", "add", "--project", project, "--group", group, "member", fmt=False)
+    rows = openstack("role", "assignment", "list", "--project", project, "--names")
+    assert [(r["Role"], r["Group"]) for r in rows] == [("member", f"{group}@Default")], rows
+    rows = openstack("role", "assignment", "list", "--user", user, "--effective", "--names")
+    assert [(r["Role"], r["User"], r["Project"]) for r in rows] == [
+        ("member", f"{user}@Default", f"{project}@Default")], rows
+    as_user = {"OS_USERNAME": user, "OS_PASSWORD": "pw-group", "OS_PROJECT_NAME": project}
+    tok = openstack("token", "issue", env=as_user)
+    assert tok["project_id"] == openstack("project", "show", project)["id"]
+    assert [x["Name"] for x in openstack("group", "list", "--user", user)] == [group]
+    openstack("group", "remove", "user", group, user, fmt=False)
+    code, out, err = openstack("token", "issue", env=as_user, check=False)
     assert code != 0 and "HTTP 401" in err, err

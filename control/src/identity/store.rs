@@ -25,6 +25,11 @@ pub enum Kind {
     Credential,
     /// Application credentials; keyed `user/id`.
     AppCredential,
+    Group,
+    /// Group memberships; keyed `group/user`.
+    Membership,
+    /// Roles of groups on projects; keyed `project/group/role`.
+    GroupAssignment,
     /// Single records: the signing key, the revocation list.
     Meta,
 }
@@ -42,6 +47,9 @@ impl Kind {
             Kind::Endpoint => "endpoint/",
             Kind::Credential => "credential/",
             Kind::AppCredential => "appcred/",
+            Kind::Group => "group/",
+            Kind::Membership => "member/",
+            Kind::GroupAssignment => "gassign/",
             Kind::Meta => "meta/",
         }
     }

@@ -183,14 +183,19 @@ impl Tokens {
     }
 }
 
-/// The roles `user_id` holds on `project_id` (sorted by name).
+/// The roles `user_id` holds on `project_id`, directly or through a
+/// group (sorted by name).
 pub async fn roles_on(store: &Store, project_id: &str, user_id: &str) -> Result<Vec<Role>> {
     let grants: Vec<Assignment> = store
         .list(Kind::Assignment, &format!("{project_id}/{user_id}/"))
         .await?;
+    let mut role_ids: Vec<String> = grants.into_iter().map(|g| g.role_id).collect();
+    role_ids.extend(super::groups::role_ids_via_groups(store, project_id, user_id).await?);
+    role_ids.sort();
+    role_ids.dedup();
     let mut roles = Vec::new();
-    for g in grants {
-        if let Some(r) = store.get::<Role>(Kind::Role, &g.role_id).await? {
+    for id in role_ids {
+        if let Some(r) = store.get::<Role>(Kind::Role, &id).await? {
             roles.push(r);
         }
     }

@@ -9,9 +9,11 @@ pub mod catalog;
 pub mod credentials;
 pub mod domains;
 pub mod ec2;
+pub mod groups;
 pub mod projects;
 pub mod request;
 pub mod response;
+pub mod role_assignments;
 pub mod roles;
 pub mod users;
 pub mod versions;
@@ -116,12 +118,15 @@ async fn v3(id: &Identity, req: &Request, rest: &[&str]) -> Result<Resp> {
             application_credentials::route(id, req, uid, more).await
         }
         ["credentials", ..] => credentials::route(id, req, &rest[1..]).await,
+        ["users", uid, "groups"] if get => groups::of_user(id, req, uid).await,
+        ["projects", _, "groups", _, "roles", ..] => groups::grants(id, req, rest).await,
+        ["groups", ..] => groups::route(id, req, &rest[1..]).await,
         ["domains", ..] => domains::route(id, req, &rest[1..]).await,
         ["projects", _, "users", _, "roles", ..] => roles::grants(id, req, rest).await,
         ["projects", ..] => projects::route(id, req, &rest[1..]).await,
         ["users", ..] => users::route(id, req, &rest[1..]).await,
         ["roles", ..] => roles::route(id, req, &rest[1..]).await,
-        ["role_assignments"] if get => roles::assignments(id, req).await,
+        ["role_assignments"] if get => role_assignments::list(id, req).await,
         ["regions", ..] => catalog::regions(id, req, &rest[1..]).await,
         ["services", ..] => catalog::services(id, req, &rest[1..]).await,
         ["endpoints", ..] => catalog::endpoints(id, req, &rest[1..]).await,
