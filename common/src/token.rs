@@ -11,7 +11,7 @@
 //! u8 version = 2 | u8 methods (bit 0 password, bit 1 token, bit 2 application_credential)
 //! u64 issued_at_ms | u64 expires_at_ms | [16] audit id
 //! id user | id project (empty when unscoped) | u8 role count, each a string
-//! u8 flags (bit 0: the project is the cloud's admin project)
+//! u8 flags (bit 0: the project is the cloud's admin project; bit 1: system scope)
 //! id application credential (empty when the token was not made from one)
 //! id = u8 0 + 16 bytes (a 32-digit lowercase hex id) or u8 1 + string
 //! string = u8 length + UTF-8 bytes
@@ -37,6 +37,7 @@ const METHOD_PASSWORD: u8 = 1;
 const METHOD_TOKEN: u8 = 2;
 const METHOD_APPLICATION_CREDENTIAL: u8 = 4;
 const FLAG_ADMIN_PROJECT: u8 = 1;
+const FLAG_SYSTEM_SCOPE: u8 = 2;
 
 /// The signed content of a token.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -54,6 +55,9 @@ pub struct Claims {
     /// Whether the project is the cloud's admin project (Keystone's
     /// `is_admin_project`): its `admin` role acts on every project.
     pub is_admin_project: bool,
+    /// Whether the token is scoped to the whole system (Keystone's
+    /// `"system": {"all": true}`) rather than a project.
+    pub system_scope: bool,
     /// The application credential the token was made from, if any.
     pub application_credential_id: Option<String>,
 }
@@ -153,11 +157,14 @@ fn encode(c: &Claims) -> Vec<u8> {
     for r in roles {
         put_str(&mut out, r);
     }
-    out.push(if c.is_admin_project {
-        FLAG_ADMIN_PROJECT
-    } else {
-        0
-    });
+    let mut flags = 0;
+    if c.is_admin_project {
+        flags |= FLAG_ADMIN_PROJECT;
+    }
+    if c.system_scope {
+        flags |= FLAG_SYSTEM_SCOPE;
+    }
+    out.push(flags);
     put_id(
         &mut out,
         c.application_credential_id.as_deref().unwrap_or(""),
@@ -254,12 +261,11 @@ fn decode(body: &[u8]) -> Option<Claims> {
     let project_id = Some(r.id()?).filter(|p| !p.is_empty());
     let count = r.u8()?;
     let roles = (0..count).map(|_| r.string()).collect::<Option<Vec<_>>>()?;
-    let (is_admin_project, application_credential_id) = if version == 2 {
+    let (flags, application_credential_id) = if version == 2 {
         let flags = r.u8()?;
-        let app_cred = Some(r.id()?).filter(|a| !a.is_empty());
-        (flags & FLAG_ADMIN_PROJECT != 0, app_cred)
+        (flags, Some(r.id()?).filter(|a| !a.is_empty()))
     } else {
-        (false, None)
+        (0, None)
     };
     if !r.0.is_empty() {
         return None;
@@ -272,7 +278,8 @@ fn decode(body: &[u8]) -> Option<Claims> {
         issued_at_ms,
         expires_at_ms,
         audit_id,
-        is_admin_project,
+        is_admin_project: flags & FLAG_ADMIN_PROJECT != 0,
+        system_scope: flags & FLAG_SYSTEM_SCOPE != 0,
         application_credential_id,
     })
 }

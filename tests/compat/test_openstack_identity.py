@@ -83,3 +83,13 @@ def test_groups_give_their_roles_to_members(openstack, unique):
     openstack("group", "remove", "user", group, user, fmt=False)
     code, out, err = openstack("token", "issue", env=as_user, check=False)
     assert code != 0 and "HTTP 401" in err, err
+
+
+def test_system_scope(openstack):
+    scoped = ("OS_PROJECT_NAME", "OS_PROJECT_DOMAIN_NAME")
+    tok = openstack("--os-system-scope", "all", "token", "issue", drop=scoped)
+    assert tok["id"].startswith("c1.") and not tok.get("project_id"), tok
+    rows = openstack("role", "assignment", "list", "--system", "all", "--names")
+    assert ("admin", "admin@Default", "all") in [(r["Role"], r["User"], r["System"]) for r in rows], rows
+    users = openstack("--os-system-scope", "all", "user", "list", drop=scoped)
+    assert "admin" in [u["Name"] for u in users]

@@ -152,6 +152,7 @@ fn admin_project_flag_and_application_credential_round_trip() {
     let c = Claims {
         methods: vec!["application_credential".into()],
         is_admin_project: true,
+        system_scope: true,
         application_credential_id: Some("00112233445566778899aabbccddeeff".into()),
         ..claims()
     };

@@ -1,7 +1,8 @@
 //! Bootstrap, run at every start and idempotent: the `default` domain; the
 //! roles `admin`, `member`, `reader` and `service`; the `admin` and `service`
 //! projects; the `admin` user (its password set to the one given, so the
-//! launcher's credentials always work) with `admin` on `admin`; and a
+//! launcher's credentials always work) with `admin` on `admin` and on the
+//! system; and a
 //! service with public, internal and admin endpoints for each catalog entry
 //! (their URLs follow this start's addresses); and, when given, the
 //! admin's EC2 key pair on the `admin` project (replacing the one an
@@ -16,6 +17,7 @@ use super::model::{
 };
 use super::password;
 use super::store::{Kind, Store};
+use super::system::SystemAssignment;
 use super::Identity;
 
 /// A service to list in the catalog.
@@ -92,6 +94,13 @@ pub async fn run(id: &Identity, spec: &Spec) -> Result<Outcome> {
         role_id: admin_role.id.clone(),
     };
     store.put(Kind::Assignment, &grant.key(), &grant).await?;
+    let system_grant = SystemAssignment {
+        user_id: admin.id.clone(),
+        role_id: admin_role.id.clone(),
+    };
+    store
+        .put(Kind::SystemAssignment, &system_grant.key(), &system_grant)
+        .await?;
     if store
         .get::<Region>(Kind::Region, &id.region)
         .await?

@@ -3,7 +3,8 @@
 //! the service catalog, and Ed25519-signed tokens that other services
 //! verify on their own with `common::token` (`tokens.rs`), EC2 and other
 //! credentials (`credentials.rs`), application credentials
-//! (`app_credentials.rs`), groups (`groups.rs`) and the lockout of users after failed logins
+//! (`app_credentials.rs`), groups (`groups.rs`), system roles
+//! (`system.rs`) and the lockout of users after failed logins
 //! (`lockout.rs`). `policy.rs` says who may do what; `bootstrap.rs` makes
 //! the admin, the roles and the catalog on start.
 
@@ -20,6 +21,7 @@ pub mod model;
 pub mod password;
 pub mod policy;
 pub mod store;
+pub mod system;
 pub mod tokens;
 
 use std::net::SocketAddr;

@@ -30,6 +30,8 @@ pub enum Kind {
     Membership,
     /// Roles of groups on projects; keyed `project/group/role`.
     GroupAssignment,
+    /// Roles of users on the system; keyed `user/role`.
+    SystemAssignment,
     /// Single records: the signing key, the revocation list.
     Meta,
 }
@@ -50,6 +52,7 @@ impl Kind {
             Kind::Group => "group/",
             Kind::Membership => "member/",
             Kind::GroupAssignment => "gassign/",
+            Kind::SystemAssignment => "sysassign/",
             Kind::Meta => "meta/",
         }
     }

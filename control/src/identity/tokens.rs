@@ -34,6 +34,8 @@ pub struct Issue {
     /// The token ends no later than this (ms).
     pub cap_ms: Option<u64>,
     pub application_credential_id: Option<String>,
+    /// A system-scoped token (no project).
+    pub system: bool,
 }
 
 impl Tokens {
@@ -128,6 +130,7 @@ impl Tokens {
             expires_at_ms: expires,
             audit_id: rand::random(),
             is_admin_project: project.is_some_and(|p| self.is_admin_project(&p.id)),
+            system_scope: how.system,
             application_credential_id: how.application_credential_id,
         };
         (token::sign(&claims, &self.key), claims)

@@ -8,7 +8,8 @@
 //! A token or key acts on account `AUTH_<project_id>`. Roles:
 //! `admin` and `member` own their project's account (operator roles);
 //! `reader` may only read it (GET/HEAD); `admin` on the cloud's admin
-//! project acts on every account (as `ResellerAdmin`). Container ACLs name
+//! project, or on the system (a system-scoped token), acts on every
+//! account (as `ResellerAdmin`). Container ACLs name
 //! `project_id:user_id`, `project_id:*`, `*:user_id`, `*:*` or a role.
 
 use std::collections::HashMap;
@@ -66,7 +67,7 @@ impl KeystoneAuth {
             &c.user_id,
             c.project_id.as_deref(),
             &c.roles,
-            c.is_admin_project,
+            c.is_admin_project || c.system_scope,
         ))
     }
 
@@ -91,12 +92,13 @@ impl KeystoneAuth {
     }
 }
 
-/// The identity of a user acting on `project_id` with `roles`.
+/// The identity of a user acting on `project_id` with `roles`;
+/// `cloud_wide` when the scope is the cloud's admin project or the system.
 pub fn identity_of(
     user_id: &str,
     project_id: Option<&str>,
     roles: &[String],
-    is_admin_project: bool,
+    cloud_wide: bool,
 ) -> Identity {
     let has = |names: &[&str]| roles.iter().any(|r| names.contains(&r.as_str()));
     let project = project_id.unwrap_or("");
@@ -109,9 +111,9 @@ pub fn identity_of(
         } else if has(&READER_ROLES) {
             groups.push(".reader".into());
         }
-        if is_admin_project && has(&[RESELLER_ADMIN_ROLE]) {
-            groups.push(".reseller_admin".into());
-        }
+    }
+    if cloud_wide && has(&[RESELLER_ADMIN_ROLE]) {
+        groups.push(".reseller_admin".into());
     }
     // Role names may appear in ACLs; names that look like our own groups
     // (`.admin`, ...) are never taken from a token.
@@ -177,6 +179,10 @@ mod tests {
         let unscoped = identity_of("u", None, &[], false);
         assert_eq!(unscoped.account, "");
         assert!(!unscoped.owns(""));
+        let system_admin = identity_of("u", None, &roles(&["admin"]), true);
+        assert!(system_admin.owns("AUTH_q"));
+        let system_reader = identity_of("u", None, &roles(&["reader"]), true);
+        assert!(!system_reader.owns("AUTH_q") && !system_reader.reads("AUTH_q"));
     }
 
     #[test]

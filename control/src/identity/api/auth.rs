@@ -1,5 +1,6 @@
 //! `/v3/auth/*`: issuing tokens (password, token and application_credential
-//! methods; project scope by id or by name and domain; unscoped), validating them (`GET`/`HEAD`
+//! methods; project scope by id or by name and domain, system scope;
+//! unscoped), validating them (`GET`/`HEAD`
 //! with `X-Subject-Token`), revoking them (`DELETE`), the caller's catalog
 //! and projects; and `/v3/cairn/token-verification`, the public key and
 //! revocation list services poll.
@@ -17,7 +18,7 @@ use crate::identity::app_credentials::{self, AppCredential};
 use crate::identity::error::{Error, Result};
 use crate::identity::model::{Domain, Project, Role, User};
 use crate::identity::store::Kind;
-use crate::identity::{catalog as catalog_core, directory, password, tokens, Identity};
+use crate::identity::{catalog as catalog_core, directory, password, system, tokens, Identity};
 use common::token::{iso8601, Claims};
 
 pub async fn tokens(id: &Identity, req: &Request) -> Result<Resp> {
@@ -79,6 +80,16 @@ async fn issue(id: &Identity, req: &Request) -> Result<Resp> {
     } else {
         return Err(Error::Unauthorized);
     };
+    let system = auth.get("scope").and_then(|s| s.get("system")).is_some();
+    if system {
+        let roles = system::roles_of(&id.store, &user.id).await?;
+        if roles.is_empty() {
+            return Err(Error::Unauthorized);
+        }
+        let how = tokens::Issue { system, ..how };
+        let (token, claims) = id.tokens.issue(&user, None, &roles, how);
+        return issued(id, req, &token, &claims, &user, None, &roles).await;
+    }
     let project = match auth.get("scope") {
         None => default_project(id, &user).await?,
         Some(Value::String(s)) if s == "unscoped" => None,
@@ -90,7 +101,7 @@ async fn issue(id: &Identity, req: &Request) -> Result<Resp> {
             ),
             None => {
                 return Err(Error::BadRequest(
-                    "Only project scope and unscoped tokens are supported.".into(),
+                    "Only project and system scope and unscoped tokens are supported.".into(),
                 ))
             }
         },
@@ -117,6 +128,7 @@ async fn application_credential_token(id: &Identity, req: &Request, r: &Value) -
         methods: vec!["application_credential".into()],
         cap_ms: login.credential.expires_at_ms,
         application_credential_id: Some(login.credential.id.clone()),
+        system: false,
     };
     let (token, claims) = id
         .tokens
@@ -259,6 +271,16 @@ async fn token_body(
         t["is_admin_project"] = json!(c.is_admin_project);
         if with_catalog {
             t["catalog"] = catalog_core::build(&id.store, Some(&p.id)).await?;
+        }
+    }
+    if c.system_scope {
+        t["system"] = json!({"all": true});
+        t["roles"] = roles
+            .iter()
+            .map(|r| json!({"id": r.id, "name": r.name}))
+            .collect();
+        if with_catalog {
+            t["catalog"] = catalog_core::build(&id.store, None).await?;
         }
     }
     if let Some(app_id) = &c.application_credential_id {

@@ -15,6 +15,7 @@ pub mod request;
 pub mod response;
 pub mod role_assignments;
 pub mod roles;
+pub mod system;
 pub mod users;
 pub mod versions;
 
@@ -121,6 +122,9 @@ async fn v3(id: &Identity, req: &Request, rest: &[&str]) -> Result<Resp> {
         ["users", uid, "groups"] if get => groups::of_user(id, req, uid).await,
         ["projects", _, "groups", _, "roles", ..] => groups::grants(id, req, rest).await,
         ["groups", ..] => groups::route(id, req, &rest[1..]).await,
+        ["system", "users", uid, "roles", more @ ..] => {
+            system::user_roles(id, req, uid, more).await
+        }
         ["domains", ..] => domains::route(id, req, &rest[1..]).await,
         ["projects", _, "users", _, "roles", ..] => roles::grants(id, req, rest).await,
         ["projects", ..] => projects::route(id, req, &rest[1..]).await,

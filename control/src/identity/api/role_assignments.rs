@@ -1,8 +1,9 @@
 //! `GET /v3/role_assignments`: filters `user.id`, `group.id`,
 //! `scope.project.id`, `role.id`; `effective` turns each group assignment
 //! into one per member (as Keystone, with a `membership` link);
-//! `include_names` adds names and domains. There are no domain or system
-//! assignments, so those scopes list nothing.
+//! `include_names` adds names and domains; `scope.system` lists system
+//! assignments only. There are no domain assignments, so that scope lists
+//! nothing.
 
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -13,7 +14,7 @@ use crate::identity::error::Result;
 use crate::identity::groups::{self, Group};
 use crate::identity::model::{Domain, Project, Role, User};
 use crate::identity::store::Kind;
-use crate::identity::{directory, Identity};
+use crate::identity::{directory, system, Identity};
 
 /// Who holds an assignment: a user (directly or through a group) or a group.
 enum Holder {
@@ -34,7 +35,7 @@ pub async fn list(id: &Identity, req: &Request) -> Result<Resp> {
         user.is_some_and(|u| u == c.user_id)
     })?;
     let links = response::list_links(&id.base_url, "role_assignments");
-    if req.query("scope.domain.id").is_some() || req.query("scope.system").is_some() {
+    if req.query("scope.domain.id").is_some() {
         return Ok(response::json(
             StatusCode::OK,
             &json!({"role_assignments": [], "links": links}),
@@ -43,6 +44,25 @@ pub async fn list(id: &Identity, req: &Request) -> Result<Resp> {
     let (project, role) = (req.query("scope.project.id"), req.query("role.id"));
     let effective = req.flag("effective");
     let mut rows = Vec::new();
+    if group.is_none() && project.is_none() {
+        for a in system::assignments(&id.store, user, role).await? {
+            rows.push(Row {
+                project_id: String::new(),
+                role_id: a.role_id,
+                holder: Holder::User {
+                    id: a.user_id,
+                    via: None,
+                },
+            });
+        }
+    }
+    if req.query("scope.system").is_some() {
+        let out = render_all(id, rows, req.flag("include_names")).await?;
+        return Ok(response::json(
+            StatusCode::OK,
+            &json!({"role_assignments": out, "links": links}),
+        ));
+    }
     if group.is_none() {
         for a in directory::assignments(&id.store, project, user, role).await? {
             rows.push(Row {
@@ -77,26 +97,49 @@ pub async fn list(id: &Identity, req: &Request) -> Result<Resp> {
             });
         }
     }
-    let names = req.flag("include_names");
-    let mut out = Vec::new();
-    for row in rows {
-        out.push(render(id, row, names).await?);
-    }
+    let out = render_all(id, rows, req.flag("include_names")).await?;
     Ok(response::json(
         StatusCode::OK,
         &json!({"role_assignments": out, "links": links}),
     ))
 }
 
+async fn render_all(id: &Identity, rows: Vec<Row>, names: bool) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(render(id, row, names).await?);
+    }
+    Ok(out)
+}
+
+/// One assignment; a row without a project is a system assignment.
 async fn render(id: &Identity, row: Row, names: bool) -> Result<Value> {
     let base = &id.base_url;
     let (p, r) = (&row.project_id, &row.role_id);
     let mut role = json!({"id": r});
-    let mut project = json!({"id": p});
     if names {
         if let Some(x) = id.store.get::<Role>(Kind::Role, r).await? {
             role["name"] = json!(x.name);
         }
+    }
+    if p.is_empty() {
+        let Holder::User { id: uid, .. } = row.holder else {
+            unreachable!("system rows are made for users only");
+        };
+        let mut user = json!({"id": uid});
+        if names {
+            if let Some(u) = id.store.get::<User>(Kind::User, &uid).await? {
+                user["name"] = json!(u.name);
+                user["domain"] = domain_ref(id, &u.domain_id).await?;
+            }
+        }
+        return Ok(
+            json!({"role": role, "user": user, "scope": {"system": {"all": true}},
+            "links": {"assignment": format!("{base}/system/users/{uid}/roles/{r}")}}),
+        );
+    }
+    let mut project = json!({"id": p});
+    if names {
         if let Some(x) = id.store.get::<Project>(Kind::Project, p).await? {
             project["name"] = json!(x.name);
             project["domain"] = domain_ref(id, &x.domain_id).await?;

@@ -80,6 +80,10 @@ async fn delete(id: &Identity, req: &Request, rid: &str) -> Result<Resp> {
         id.store.delete(Kind::GroupAssignment, &a.key()).await?;
         affected.extend(groups::members(&id.store, &a.group_id).await?);
     }
+    for a in crate::identity::system::assignments(&id.store, None, Some(rid)).await? {
+        id.store.delete(Kind::SystemAssignment, &a.key()).await?;
+        affected.push(a.user_id);
+    }
     id.store.delete(Kind::Role, rid).await?;
     drop(_guard);
     affected.sort();

@@ -12,7 +12,9 @@ use super::response::{self, Resp};
 use crate::identity::error::{Error, Result};
 use crate::identity::model::{new_id, Project, User, DEFAULT_DOMAIN_ID};
 use crate::identity::store::Kind;
-use crate::identity::{app_credentials, credentials, directory, groups, password, Identity};
+use crate::identity::{
+    app_credentials, credentials, directory, groups, password, system, Identity,
+};
 
 pub async fn route(id: &Identity, req: &Request, rest: &[&str]) -> Result<Resp> {
     match (&req.method, rest) {
@@ -159,6 +161,9 @@ async fn delete(id: &Identity, req: &Request, uid: &str) -> Result<Resp> {
     }
     for a in app_credentials::of_user(&id.store, uid).await? {
         id.store.delete(Kind::AppCredential, &a.key()).await?;
+    }
+    for a in system::assignments(&id.store, Some(uid), None).await? {
+        id.store.delete(Kind::SystemAssignment, &a.key()).await?;
     }
     for gid in groups::groups_of(&id.store, uid).await? {
         let m = groups::Membership {
