@@ -71,7 +71,7 @@ pub async fn resolve(app: &App, access: &str) -> Result<(String, Identity), S3Er
             Err(S3Error::new(
                 "ServiceUnavailable",
                 http::StatusCode::SERVICE_UNAVAILABLE,
-                "Please reduce your request rate.",
+                "The access key cannot be checked now; please try again.",
             ))
         }
     }
