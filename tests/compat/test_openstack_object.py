@@ -162,3 +162,27 @@ def test_application_credential_login(openstack, unique):
     openstack("application", "credential", "delete", name, fmt=False)
     code, out, err = openstack(*args, "token", "issue", drop=IDENTITY_VARS, check=False)
     assert code != 0 and "401" in err, err
+
+
+def test_tempauth_can_be_turned_off(tmp_path):
+    from compat_helpers import CairnServer, stop_and_check
+    import requests
+    from swiftclient import client as swift_client
+
+    config = tmp_path / "cairn.toml"
+    config.write_text("[objectd]\ntempauth = false\n")
+    server = CairnServer(tmp_path / "data", config)
+    rc = server.start()
+    try:
+        r = requests.get(rc["ST_AUTH"], headers={"X-Auth-User": rc["ST_USER"],
+                                                 "X-Auth-Key": rc["ST_KEY"]}, timeout=30)
+        assert r.status_code == 401
+        conn = swift_client.Connection(
+            authurl=rc["OS_AUTH_URL"], user=rc["OS_USERNAME"], key=rc["OS_PASSWORD"],
+            auth_version="3", retries=0,
+            os_options={"project_name": rc["OS_PROJECT_NAME"], "user_domain_name": "Default",
+                        "project_domain_name": "Default"})
+        conn.put_container("still-works")
+        assert "still-works" in [c["name"] for c in conn.get_account()[1]]
+    finally:
+        stop_and_check(server)
