@@ -13,6 +13,7 @@
 //! id user | id project (empty when unscoped) | u8 role count, each a string
 //! u8 flags (bit 0: the project is the cloud's admin project; bit 1: system scope)
 //! id application credential (empty when the token was not made from one)
+//! id domain (empty unless the token is scoped to a domain)
 //! id = u8 0 + 16 bytes (a 32-digit lowercase hex id) or u8 1 + string
 //! string = u8 length + UTF-8 bytes
 //! ```
@@ -60,6 +61,8 @@ pub struct Claims {
     pub system_scope: bool,
     /// The application credential the token was made from, if any.
     pub application_credential_id: Option<String>,
+    /// The domain a domain-scoped token is scoped to.
+    pub domain_id: Option<String>,
 }
 
 impl Claims {
@@ -169,6 +172,7 @@ fn encode(c: &Claims) -> Vec<u8> {
         &mut out,
         c.application_credential_id.as_deref().unwrap_or(""),
     );
+    put_id(&mut out, c.domain_id.as_deref().unwrap_or(""));
     out
 }
 
@@ -261,11 +265,12 @@ fn decode(body: &[u8]) -> Option<Claims> {
     let project_id = Some(r.id()?).filter(|p| !p.is_empty());
     let count = r.u8()?;
     let roles = (0..count).map(|_| r.string()).collect::<Option<Vec<_>>>()?;
-    let (flags, application_credential_id) = if version == 2 {
+    let (flags, application_credential_id, domain_id) = if version == 2 {
         let flags = r.u8()?;
-        (flags, Some(r.id()?).filter(|a| !a.is_empty()))
+        let app_cred = Some(r.id()?).filter(|a| !a.is_empty());
+        (flags, app_cred, Some(r.id()?).filter(|d| !d.is_empty()))
     } else {
-        (0, None)
+        (0, None, None)
     };
     if !r.0.is_empty() {
         return None;
@@ -281,6 +286,7 @@ fn decode(body: &[u8]) -> Option<Claims> {
         is_admin_project: flags & FLAG_ADMIN_PROJECT != 0,
         system_scope: flags & FLAG_SYSTEM_SCOPE != 0,
         application_credential_id,
+        domain_id,
     })
 }
 

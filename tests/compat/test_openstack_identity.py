@@ -93,3 +93,14 @@ def test_system_scope(openstack):
     assert ("admin", "admin@Default", "all") in [(r["Role"], r["User"], r["System"]) for r in rows], rows
     users = openstack("--os-system-scope", "all", "user", "list", drop=scoped)
     assert "admin" in [u["Name"] for u in users]
+
+
+def test_domain_scope(openstack, unique):
+    user = unique("du")
+    openstack("user", "create", "--password", "pw-domain", user)
+    openstack("role", "add", "--domain", "default", "--user", user, "reader", fmt=False)
+    rows = openstack("role", "assignment", "list", "--domain", "default", "--names")
+    assert ("reader", f"{user}@Default", "Default") in [(r["Role"], r["User"], r["Domain"]) for r in rows], rows
+    env = {"OS_USERNAME": user, "OS_PASSWORD": "pw-domain", "OS_DOMAIN_NAME": "Default"}
+    tok = openstack("token", "issue", env=env, drop=("OS_PROJECT_NAME", "OS_PROJECT_DOMAIN_NAME"))
+    assert tok["domain_id"] == "default" and not tok.get("project_id"), tok

@@ -609,3 +609,144 @@ async fn system_scoped_tokens() {
     );
     app.assert_no_errors();
 }
+
+#[tokio::test]
+async fn domain_scoped_tokens() {
+    use cairn_tests::keystone::{admin_login, create, role_id, swift};
+    let app = Appliance::start().await;
+    let (addr, obj) = (app.identity_addr(), app.addr());
+    let (admin, admin_project) = admin_login(&app).await;
+    let uid = create(
+        addr,
+        &admin,
+        "/v3/users",
+        "user",
+        json!({"name": "dora", "password": "dora-pw"}),
+    )
+    .await;
+    let domain_auth = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "dora", "password": "dora-pw", "domain": {"id": "default"}}}},
+        "scope": {"domain": {"name": "Default"}}}});
+    let r = call(
+        addr,
+        "POST",
+        "/v3/auth/tokens",
+        None,
+        &[],
+        Some(domain_auth.clone()),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "no role on the domain yet"
+    );
+    let member = role_id(addr, &admin, "member").await;
+    let grant = format!("/v3/domains/default/users/{uid}/roles/{member}");
+    assert_eq!(
+        call(addr, "PUT", &grant, Some(&admin), &[], None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(addr, "HEAD", &grant, Some(&admin), &[], None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let r = call(
+        addr,
+        "POST",
+        "/v3/auth/tokens",
+        None,
+        &[],
+        Some(domain_auth.clone()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let token = r.header("x-subject-token").expect("token").to_string();
+    let t = json_of(&r)["token"].clone();
+    assert_eq!(t["domain"], json!({"id": "default", "name": "Default"}));
+    assert!(t.get("project").is_none() && t.get("system").is_none());
+    assert_eq!(t["roles"][0]["name"], "member");
+    // Validation shows the same scope.
+    let r = call(
+        addr,
+        "GET",
+        "/v3/auth/tokens",
+        Some(&admin),
+        &[("x-subject-token", &token)],
+        None,
+    )
+    .await;
+    assert_eq!(json_of(&r)["token"]["domain"]["id"], "default");
+    // A domain token owns no object store account.
+    let r = swift(
+        obj,
+        "HEAD",
+        &format!("/v1/AUTH_{admin_project}"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let rows = json_of(
+        &call(
+            addr,
+            "GET",
+            "/v3/role_assignments?scope.domain.id=default&include_names=True",
+            Some(&admin),
+            &[],
+            None,
+        )
+        .await,
+    );
+    let rows = rows["role_assignments"].as_array().expect("rows").clone();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (
+            rows[0]["user"]["name"].as_str(),
+            rows[0]["scope"]["domain"]["name"].as_str()
+        ),
+        (Some("dora"), Some("Default"))
+    );
+    let listed = json_of(&call(addr, "GET", "/v3/role_assignments", Some(&admin), &[], None).await);
+    assert!(
+        listed["role_assignments"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .any(|a| a["scope"]["domain"]["id"] == "default"),
+        "{listed}"
+    );
+    // Revoking the grant revokes the token.
+    assert_eq!(
+        call(addr, "DELETE", &grant, Some(&admin), &[], None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let r = call(
+        addr,
+        "GET",
+        "/v3/auth/tokens",
+        Some(&admin),
+        &[("x-subject-token", &token)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = call(
+        addr,
+        "POST",
+        "/v3/auth/tokens",
+        None,
+        &[],
+        Some(domain_auth),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    app.assert_no_errors();
+}

@@ -154,6 +154,7 @@ fn admin_project_flag_and_application_credential_round_trip() {
         is_admin_project: true,
         system_scope: true,
         application_credential_id: Some("00112233445566778899aabbccddeeff".into()),
+        domain_id: Some("default".into()),
         ..claims()
     };
     let t = sign(&c, &k);
@@ -170,9 +171,9 @@ fn version_one_tokens_still_verify() {
     let k = key(4);
     let c = claims();
     let mut body = encode(&c);
-    // A version 1 body is the version 2 one without the trailer
-    // (flags byte and an empty application credential id: 1 + 2 bytes).
-    body.truncate(body.len() - 3);
+    // A version 1 body is the version 2 one without the trailer (flags
+    // byte, empty application credential and domain ids: 1 + 2 + 2 bytes).
+    body.truncate(body.len() - 5);
     body[0] = 1;
     let sig = k.sign(&signed_message(&body));
     let t = format!(

@@ -3,8 +3,8 @@
 //! the service catalog, and Ed25519-signed tokens that other services
 //! verify on their own with `common::token` (`tokens.rs`), EC2 and other
 //! credentials (`credentials.rs`), application credentials
-//! (`app_credentials.rs`), groups (`groups.rs`), system roles
-//! (`system.rs`) and the lockout of users after failed logins
+//! (`app_credentials.rs`), groups (`groups.rs`), system and domain roles
+//! (`system.rs`, `domain_roles.rs`) and the lockout of users after failed logins
 //! (`lockout.rs`). `policy.rs` says who may do what; `bootstrap.rs` makes
 //! the admin, the roles and the catalog on start.
 
@@ -14,6 +14,7 @@ pub mod bootstrap;
 pub mod catalog;
 pub mod credentials;
 pub mod directory;
+pub mod domain_roles;
 pub mod error;
 pub mod groups;
 pub mod lockout;

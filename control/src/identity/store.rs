@@ -32,6 +32,8 @@ pub enum Kind {
     GroupAssignment,
     /// Roles of users on the system; keyed `user/role`.
     SystemAssignment,
+    /// Roles of users on domains; keyed `domain/user/role`.
+    DomainAssignment,
     /// Single records: the signing key, the revocation list.
     Meta,
 }
@@ -53,6 +55,7 @@ impl Kind {
             Kind::Membership => "member/",
             Kind::GroupAssignment => "gassign/",
             Kind::SystemAssignment => "sysassign/",
+            Kind::DomainAssignment => "dassign/",
             Kind::Meta => "meta/",
         }
     }

@@ -36,6 +36,8 @@ pub struct Issue {
     pub application_credential_id: Option<String>,
     /// A system-scoped token (no project).
     pub system: bool,
+    /// The domain of a domain-scoped token (no project).
+    pub domain_id: Option<String>,
 }
 
 impl Tokens {
@@ -131,6 +133,7 @@ impl Tokens {
             audit_id: rand::random(),
             is_admin_project: project.is_some_and(|p| self.is_admin_project(&p.id)),
             system_scope: how.system,
+            domain_id: how.domain_id,
             application_credential_id: how.application_credential_id,
         };
         (token::sign(&claims, &self.key), claims)

@@ -1,6 +1,6 @@
 //! `/v3/auth/*`: issuing tokens (password, token and application_credential
-//! methods; project scope by id or by name and domain, system scope;
-//! unscoped), validating them (`GET`/`HEAD`
+//! methods; project scope by id or by name and domain, domain and system
+//! scope; unscoped), validating them (`GET`/`HEAD`
 //! with `X-Subject-Token`), revoking them (`DELETE`), the caller's catalog
 //! and projects; and `/v3/cairn/token-verification`, the public key and
 //! revocation list services poll.
@@ -18,7 +18,9 @@ use crate::identity::app_credentials::{self, AppCredential};
 use crate::identity::error::{Error, Result};
 use crate::identity::model::{Domain, Project, Role, User};
 use crate::identity::store::Kind;
-use crate::identity::{catalog as catalog_core, directory, password, system, tokens, Identity};
+use crate::identity::{
+    catalog as catalog_core, directory, domain_roles, password, system, tokens, Identity,
+};
 use common::token::{iso8601, Claims};
 
 pub async fn tokens(id: &Identity, req: &Request) -> Result<Resp> {
@@ -90,6 +92,22 @@ async fn issue(id: &Identity, req: &Request) -> Result<Resp> {
         let (token, claims) = id.tokens.issue(&user, None, &roles, how);
         return issued(id, req, &token, &claims, &user, None, &roles).await;
     }
+    if let Some(d) = auth.get("scope").and_then(|s| s.get("domain")) {
+        let domain = directory::domain_ref(&id.store, d)
+            .await?
+            .filter(|d| d.enabled)
+            .ok_or(Error::Unauthorized)?;
+        let roles = domain_roles::roles_on(&id.store, &domain.id, &user.id).await?;
+        if roles.is_empty() {
+            return Err(Error::Unauthorized);
+        }
+        let how = tokens::Issue {
+            domain_id: Some(domain.id),
+            ..how
+        };
+        let (token, claims) = id.tokens.issue(&user, None, &roles, how);
+        return issued(id, req, &token, &claims, &user, None, &roles).await;
+    }
     let project = match auth.get("scope") {
         None => default_project(id, &user).await?,
         Some(Value::String(s)) if s == "unscoped" => None,
@@ -101,7 +119,8 @@ async fn issue(id: &Identity, req: &Request) -> Result<Resp> {
             ),
             None => {
                 return Err(Error::BadRequest(
-                    "Only project and system scope and unscoped tokens are supported.".into(),
+                    "Only project, domain and system scope and unscoped tokens are supported."
+                        .into(),
                 ))
             }
         },
@@ -128,7 +147,7 @@ async fn application_credential_token(id: &Identity, req: &Request, r: &Value) -
         methods: vec!["application_credential".into()],
         cap_ms: login.credential.expires_at_ms,
         application_credential_id: Some(login.credential.id.clone()),
-        system: false,
+        ..Default::default()
     };
     let (token, claims) = id
         .tokens
@@ -273,8 +292,13 @@ async fn token_body(
             t["catalog"] = catalog_core::build(&id.store, Some(&p.id)).await?;
         }
     }
-    if c.system_scope {
-        t["system"] = json!({"all": true});
+    if let Some(d) = &c.domain_id {
+        t["domain"] = domain_json(id, d).await?;
+    }
+    if c.system_scope || c.domain_id.is_some() {
+        if c.system_scope {
+            t["system"] = json!({"all": true});
+        }
         t["roles"] = roles
             .iter()
             .map(|r| json!({"id": r.id, "name": r.name}))

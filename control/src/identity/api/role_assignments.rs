@@ -2,14 +2,14 @@
 //! `scope.project.id`, `role.id`; `effective` turns each group assignment
 //! into one per member (as Keystone, with a `membership` link);
 //! `include_names` adds names and domains; `scope.system` lists system
-//! assignments only. There are no domain assignments, so that scope lists
-//! nothing.
+//! assignments only, `scope.domain.id` that domain's only.
 
 use http::StatusCode;
 use serde_json::{json, Value};
 
 use super::request::Request;
 use super::response::{self, Resp};
+use crate::identity::domain_roles::{self, DomainAssignment};
 use crate::identity::error::Result;
 use crate::identity::groups::{self, Group};
 use crate::identity::model::{Domain, Project, Role, User};
@@ -35,10 +35,18 @@ pub async fn list(id: &Identity, req: &Request) -> Result<Resp> {
         user.is_some_and(|u| u == c.user_id)
     })?;
     let links = response::list_links(&id.base_url, "role_assignments");
-    if req.query("scope.domain.id").is_some() {
+    if let Some(d) = req.query("scope.domain.id") {
+        let mut out = Vec::new();
+        if group.is_none() {
+            for a in
+                domain_roles::assignments(&id.store, Some(d), user, req.query("role.id")).await?
+            {
+                out.push(render_domain(id, a, req.flag("include_names")).await?);
+            }
+        }
         return Ok(response::json(
             StatusCode::OK,
-            &json!({"role_assignments": [], "links": links}),
+            &json!({"role_assignments": out, "links": links}),
         ));
     }
     let (project, role) = (req.query("scope.project.id"), req.query("role.id"));
@@ -97,11 +105,37 @@ pub async fn list(id: &Identity, req: &Request) -> Result<Resp> {
             });
         }
     }
-    let out = render_all(id, rows, req.flag("include_names")).await?;
+    let mut out = render_all(id, rows, req.flag("include_names")).await?;
+    if group.is_none() && project.is_none() {
+        for a in domain_roles::assignments(&id.store, None, user, role).await? {
+            out.push(render_domain(id, a, req.flag("include_names")).await?);
+        }
+    }
     Ok(response::json(
         StatusCode::OK,
         &json!({"role_assignments": out, "links": links}),
     ))
+}
+
+async fn render_domain(id: &Identity, a: DomainAssignment, names: bool) -> Result<Value> {
+    let (d, u, r) = (&a.domain_id, &a.user_id, &a.role_id);
+    let mut role = json!({"id": r});
+    let mut user = json!({"id": u});
+    let mut domain = json!({"id": d});
+    if names {
+        if let Some(x) = id.store.get::<Role>(Kind::Role, r).await? {
+            role["name"] = json!(x.name);
+        }
+        if let Some(x) = id.store.get::<User>(Kind::User, u).await? {
+            user["name"] = json!(x.name);
+            user["domain"] = domain_ref(id, &x.domain_id).await?;
+        }
+        domain = domain_ref(id, d).await?;
+    }
+    Ok(
+        json!({"role": role, "user": user, "scope": {"domain": domain},
+        "links": {"assignment": format!("{}/domains/{d}/users/{u}/roles/{r}", id.base_url)}}),
+    )
 }
 
 async fn render_all(id: &Identity, rows: Vec<Row>, names: bool) -> Result<Vec<Value>> {

@@ -84,6 +84,10 @@ async fn delete(id: &Identity, req: &Request, rid: &str) -> Result<Resp> {
         id.store.delete(Kind::SystemAssignment, &a.key()).await?;
         affected.push(a.user_id);
     }
+    for a in crate::identity::domain_roles::assignments(&id.store, None, None, Some(rid)).await? {
+        id.store.delete(Kind::DomainAssignment, &a.key()).await?;
+        affected.push(a.user_id);
+    }
     id.store.delete(Kind::Role, rid).await?;
     drop(_guard);
     affected.sort();

@@ -13,7 +13,7 @@ use crate::identity::error::{Error, Result};
 use crate::identity::model::{new_id, Project, User, DEFAULT_DOMAIN_ID};
 use crate::identity::store::Kind;
 use crate::identity::{
-    app_credentials, credentials, directory, groups, password, system, Identity,
+    app_credentials, credentials, directory, domain_roles, groups, password, system, Identity,
 };
 
 pub async fn route(id: &Identity, req: &Request, rest: &[&str]) -> Result<Resp> {
@@ -164,6 +164,9 @@ async fn delete(id: &Identity, req: &Request, uid: &str) -> Result<Resp> {
     }
     for a in system::assignments(&id.store, Some(uid), None).await? {
         id.store.delete(Kind::SystemAssignment, &a.key()).await?;
+    }
+    for a in domain_roles::assignments(&id.store, None, Some(uid), None).await? {
+        id.store.delete(Kind::DomainAssignment, &a.key()).await?;
     }
     for gid in groups::groups_of(&id.store, uid).await? {
         let m = groups::Membership {
