@@ -47,6 +47,8 @@ pub enum Command {
     /// Per storage policy: 4 KiB PUT ops/s, large PUT/GET MiB/s, bytes on
     /// disk per byte stored, and large GET MiB/s with two devices' files gone.
     Policies(PoliciesArgs),
+    /// Token issue and validation rates, and the cost of token checks on a GET.
+    Identity(IdentityArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -60,6 +62,56 @@ pub struct PoliciesArgs {
     /// the run removes data files from it, so use a store of its own
     #[arg(long)]
     pub devices_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct IdentityArgs {
+    /// Keystone v3 URL, e.g. http://127.0.0.1:5000/v3
+    #[arg(long = "os-auth-url", env = "OS_AUTH_URL")]
+    pub auth_url: String,
+    #[arg(long = "os-username", env = "OS_USERNAME")]
+    pub username: String,
+    #[arg(long = "os-password", env = "OS_PASSWORD", hide_env_values = true)]
+    pub password: String,
+    #[arg(long = "os-project-name", env = "OS_PROJECT_NAME")]
+    pub project: String,
+    /// Swift v1.0 auth URL (the tempauth side of the GET comparison)
+    #[arg(long = "auth", env = "ST_AUTH")]
+    pub st_auth: String,
+    #[arg(long, env = "ST_USER")]
+    pub user: String,
+    #[arg(long, env = "ST_KEY", hide_env_values = true)]
+    pub key: String,
+    /// Concurrent clients of the throughput phases
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Seconds each throughput phase runs
+    #[arg(long, default_value_t = 5.0)]
+    pub duration_secs: f64,
+    /// Sequential 4 KiB GETs timed per token kind
+    #[arg(long, default_value_t = 2000)]
+    pub gets: usize,
+}
+
+impl IdentityArgs {
+    pub fn config(&self) -> Result<crate::identity_bench::IdentityConfig> {
+        if self.duration_secs.is_nan() || self.duration_secs <= 0.0 {
+            bail!("--duration-secs must be positive");
+        }
+        Ok(crate::identity_bench::IdentityConfig {
+            auth_url: self.auth_url.clone(),
+            username: self.username.clone(),
+            password: self.password.clone(),
+            project: self.project.clone(),
+            st_auth: self.st_auth.clone(),
+            st_user: self.user.clone(),
+            st_key: self.key.clone(),
+            concurrency: self.concurrency.max(1),
+            duration: Duration::from_secs_f64(self.duration_secs),
+            gets: self.gets.max(1),
+            timeout: Duration::from_secs(60),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Args)]

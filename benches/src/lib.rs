@@ -2,7 +2,7 @@
 //! client ([`swift_client`]), the object benchmark ([`object_bench`]), the
 //! ring rebalance benchmark ([`ring_bench`]), the erasure-coding benchmark
 //! ([`ec_bench`]), the NBD benchmark
-//! ([`nbd_bench`]), the device repair benchmark
+//! ([`nbd_bench`]), the identity benchmark ([`identity_bench`]), the device repair benchmark
 //! ([`repair_bench`], driving a `cairn up` process through
 //! [`cairn_process`]), result reporting ([`report`]), the CLI ([`cli`]) and
 //! pure helpers ([`units`], [`stats`]).
@@ -10,6 +10,7 @@
 pub mod cairn_process;
 pub mod cli;
 pub mod ec_bench;
+pub mod identity_bench;
 pub mod nbd_bench;
 pub mod object_bench;
 pub mod repair_bench;

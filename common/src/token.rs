@@ -8,12 +8,17 @@
 //! claims. The claims encoding (version 1, all integers big-endian):
 //!
 //! ```text
-//! u8 version = 1 | u8 methods (bit 0 password, bit 1 token)
+//! u8 version = 2 | u8 methods (bit 0 password, bit 1 token, bit 2 application_credential)
 //! u64 issued_at_ms | u64 expires_at_ms | [16] audit id
 //! id user | id project (empty when unscoped) | u8 role count, each a string
+//! u8 flags (bit 0: the project is the cloud's admin project; bit 1: system scope)
+//! id application credential (empty when the token was not made from one)
+//! id domain (empty unless the token is scoped to a domain)
 //! id = u8 0 + 16 bytes (a 32-digit lowercase hex id) or u8 1 + string
 //! string = u8 length + UTF-8 bytes
 //! ```
+//!
+//! Version 1 (still accepted) ends after the roles.
 //!
 //! A verifier needs only the public key and the latest revocation list.
 
@@ -31,9 +36,12 @@ const PREFIX: &str = "c1.";
 const CONTEXT: &[u8] = b"cairn-token-v1\0";
 const METHOD_PASSWORD: u8 = 1;
 const METHOD_TOKEN: u8 = 2;
+const METHOD_APPLICATION_CREDENTIAL: u8 = 4;
+const FLAG_ADMIN_PROJECT: u8 = 1;
+const FLAG_SYSTEM_SCOPE: u8 = 2;
 
 /// The signed content of a token.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Claims {
     pub user_id: String,
     /// The project the token is scoped to; `None` for an unscoped token.
@@ -45,6 +53,16 @@ pub struct Claims {
     pub issued_at_ms: u64,
     pub expires_at_ms: u64,
     pub audit_id: [u8; 16],
+    /// Whether the project is the cloud's admin project (Keystone's
+    /// `is_admin_project`): its `admin` role acts on every project.
+    pub is_admin_project: bool,
+    /// Whether the token is scoped to the whole system (Keystone's
+    /// `"system": {"all": true}`) rather than a project.
+    pub system_scope: bool,
+    /// The application credential the token was made from, if any.
+    pub application_credential_id: Option<String>,
+    /// The domain a domain-scoped token is scoped to.
+    pub domain_id: Option<String>,
 }
 
 impl Claims {
@@ -116,12 +134,13 @@ fn signed_message(body: &[u8]) -> Vec<u8> {
 
 fn encode(c: &Claims) -> Vec<u8> {
     let mut out = Vec::with_capacity(96);
-    out.push(1);
+    out.push(2);
     let mut methods = 0u8;
     for m in &c.methods {
         methods |= match m.as_str() {
             "password" => METHOD_PASSWORD,
             "token" => METHOD_TOKEN,
+            "application_credential" => METHOD_APPLICATION_CREDENTIAL,
             _ => 0,
         };
     }
@@ -141,6 +160,19 @@ fn encode(c: &Claims) -> Vec<u8> {
     for r in roles {
         put_str(&mut out, r);
     }
+    let mut flags = 0;
+    if c.is_admin_project {
+        flags |= FLAG_ADMIN_PROJECT;
+    }
+    if c.system_scope {
+        flags |= FLAG_SYSTEM_SCOPE;
+    }
+    out.push(flags);
+    put_id(
+        &mut out,
+        c.application_credential_id.as_deref().unwrap_or(""),
+    );
+    put_id(&mut out, c.domain_id.as_deref().unwrap_or(""));
     out
 }
 
@@ -211,7 +243,8 @@ fn hex_lower(b: &[u8]) -> String {
 
 fn decode(body: &[u8]) -> Option<Claims> {
     let mut r = Reader(body);
-    if r.u8()? != 1 {
+    let version = r.u8()?;
+    if version != 1 && version != 2 {
         return None;
     }
     let bits = r.u8()?;
@@ -222,6 +255,9 @@ fn decode(body: &[u8]) -> Option<Claims> {
     if bits & METHOD_TOKEN != 0 {
         methods.push("token".to_string());
     }
+    if bits & METHOD_APPLICATION_CREDENTIAL != 0 {
+        methods.push("application_credential".to_string());
+    }
     let issued_at_ms = r.u64()?;
     let expires_at_ms = r.u64()?;
     let audit_id: [u8; 16] = r.take(16)?.try_into().ok()?;
@@ -229,6 +265,13 @@ fn decode(body: &[u8]) -> Option<Claims> {
     let project_id = Some(r.id()?).filter(|p| !p.is_empty());
     let count = r.u8()?;
     let roles = (0..count).map(|_| r.string()).collect::<Option<Vec<_>>>()?;
+    let (flags, application_credential_id, domain_id) = if version == 2 {
+        let flags = r.u8()?;
+        let app_cred = Some(r.id()?).filter(|a| !a.is_empty());
+        (flags, app_cred, Some(r.id()?).filter(|d| !d.is_empty()))
+    } else {
+        (0, None, None)
+    };
     if !r.0.is_empty() {
         return None;
     }
@@ -240,6 +283,10 @@ fn decode(body: &[u8]) -> Option<Claims> {
         issued_at_ms,
         expires_at_ms,
         audit_id,
+        is_admin_project: flags & FLAG_ADMIN_PROJECT != 0,
+        system_scope: flags & FLAG_SYSTEM_SCOPE != 0,
+        application_credential_id,
+        domain_id,
     })
 }
 
@@ -259,6 +306,10 @@ pub struct Revocations {
     /// Project id to a moment in ms, as for users.
     #[serde(default)]
     pub projects: HashMap<String, u64>,
+    /// Application credential id to a moment in ms: tokens made from it
+    /// at or before then are revoked (the credential was deleted).
+    #[serde(default)]
+    pub application_credentials: HashMap<String, u64>,
 }
 
 impl Revocations {
@@ -270,6 +321,14 @@ impl Revocations {
         if self
             .users
             .get(&claims.user_id)
+            .is_some_and(|&t| claims.issued_at_ms <= t)
+        {
+            return true;
+        }
+        if claims
+            .application_credential_id
+            .as_ref()
+            .and_then(|a| self.application_credentials.get(a))
             .is_some_and(|&t| claims.issued_at_ms <= t)
         {
             return true;
@@ -357,6 +416,41 @@ pub fn iso8601(ms: u64) -> String {
         rem % 3600 / 60,
         rem % 60
     )
+}
+
+/// Milliseconds since the epoch of an ISO 8601 UTC time as clients send
+/// it: `2030-01-01T00:00:00`, with optional fraction and `Z` or `+00:00`.
+pub fn parse_iso8601(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let t = t
+        .strip_suffix('Z')
+        .or_else(|| t.strip_suffix("+00:00"))
+        .unwrap_or(t);
+    let (date, time) = t.split_once('T').or_else(|| t.split_once(' '))?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+    let mut h = hms.split(':').map(|p| p.parse::<i64>().ok());
+    let (hh, mm, ss) = (h.next()??, h.next()??, h.next().unwrap_or(Some(0))?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    let ms = if frac.is_empty() {
+        0
+    } else {
+        let digits: String = frac.chars().chain("000".chars()).take(3).collect();
+        digits.parse::<i64>().ok()?
+    };
+    // Days since 1970-01-01 from a civil date (H. Hinnant's algorithm).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let total = ((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) + ms;
+    u64::try_from(total).ok()
 }
 
 #[cfg(test)]

@@ -72,6 +72,13 @@ pub struct FileConfig {
     /// Storage policies (`[[objectd.policies]]`); none means policy 0,
     /// replicated, alone.
     pub policies: Vec<PolicyConfig>,
+    /// Whether Swift's v1.0 auth (`users`, `/auth/v1.0`) is served.
+    pub tempauth: bool,
+    /// Identity's URL (`http://host:port`): its tokens are accepted and S3
+    /// keys not in `s3_keys` are looked up there as EC2 credentials.
+    pub identity_url: Option<String>,
+    /// The secret shared with identity for EC2 credential lookups.
+    pub identity_service_secret: Option<String>,
 }
 
 impl Default for FileConfig {
@@ -96,6 +103,9 @@ impl Default for FileConfig {
             s3_keys: Vec::new(),
             s3_domains: vec!["localhost".to_string()],
             policies: Vec::new(),
+            tempauth: true,
+            identity_url: None,
+            identity_service_secret: None,
         }
     }
 }
@@ -117,6 +127,9 @@ pub struct Config {
     pub s3_keys: Vec<S3KeyConfig>,
     pub s3_domains: Vec<String>,
     pub policies: Arc<Policies>,
+    pub tempauth: bool,
+    pub identity_url: Option<String>,
+    pub identity_service_secret: Option<String>,
 }
 
 impl Config {
@@ -171,6 +184,9 @@ impl FileConfig {
         if storage && !self.roles.contains(&Role::Proxy) && self.storage_bind.is_none() {
             bail!("a storage-only process needs storage_bind");
         }
+        if let Some(url) = &self.identity_url {
+            common::identity_http::IdentityHttp::new(url).context("identity_url")?;
+        }
         let mut seen = std::collections::HashSet::new();
         for k in &self.s3_keys {
             if k.access_key.is_empty()
@@ -207,6 +223,9 @@ impl FileConfig {
             s3_keys: self.s3_keys,
             s3_domains: self.s3_domains,
             policies: Arc::new(Policies::from_config(&self.policies)?),
+            tempauth: self.tempauth,
+            identity_url: self.identity_url,
+            identity_service_secret: self.identity_service_secret,
         })
     }
 }

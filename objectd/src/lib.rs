@@ -102,9 +102,25 @@ pub async fn run(
         ));
     }
     if let Some(listener) = listeners.proxy {
+        let keystone = match &cfg.identity_url {
+            Some(url) => Some(api::keystone::KeystoneAuth::new(
+                url,
+                cfg.identity_service_secret.clone(),
+            )?),
+            None => None,
+        };
+        if let Some(k) = &keystone {
+            tasks.spawn(k.verifier().refresh_loop(shutdown.clone()));
+        }
+        let users = if cfg.tempauth {
+            cfg.users.clone()
+        } else {
+            Vec::new()
+        };
         let app = Arc::new(api::App {
             cluster,
-            auth: api::auth::TempAuth::new(cfg.users.clone(), cfg.token_ttl),
+            auth: api::auth::TempAuth::new(users, cfg.token_ttl),
+            keystone,
             s3: api::s3::S3Config {
                 keys: api::s3::keys::S3Keys::new(cfg.s3_keys.clone()),
                 domains: cfg.s3_domains.clone(),

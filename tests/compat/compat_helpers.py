@@ -67,6 +67,17 @@ def swift_cli_path():
     return fallback
 
 
+def openstack_path():
+    """The `openstack` CLI of the venv running the tests."""
+    here = Path(sys.executable).parent / "openstack"
+    if not here.exists():
+        pytest.fail(
+            f"the openstack CLI is not at {here}: install tests/compat/requirements.txt",
+            pytrace=False,
+        )
+    return str(here)
+
+
 def parse_openrc(text):
     """`export NAME=VALUE` lines of an openrc as a dict."""
     env = {}

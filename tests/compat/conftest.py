@@ -2,22 +2,28 @@
 
 A session-scoped `cairn up` runs in a temporary data directory on
 127.0.0.1:0 with extra users (test:tester, an account admin; test:plain, no
-groups) and a 1 s expirer interval. Its openrc gives the admin credentials.
-Tests talk to it with python-swiftclient, the `swift` CLI and `requests`.
+groups) and a 1 s expirer interval. Its openrc gives the admin credentials:
+the v1.0 ones (account AUTH_admin), the identity ones (OS_*, the admin
+project's account AUTH_<project id>) and the admin's EC2 key pair on the
+admin project (AWS_*). Tests talk to it with python-swiftclient, the
+`swift` and `openstack` CLIs, boto3 and `requests`.
 
 The binary is `$CAIRN_BIN`, by default /var/tmp/cairn-target/debug/cairn.
 """
 
+import json
 import os
 import subprocess
 import uuid
 
 import pytest
+from swiftclient import client as swift_client
 
 from compat_helpers import (
     PLAIN,
     TESTER,
     CairnServer,
+    openstack_path,
     stop_and_check,
     swift_cli_path,
     write_config,
@@ -59,6 +65,57 @@ def cairn_factory(tmp_path):
 @pytest.fixture
 def admin_conn(cairn):
     return cairn.connection(cairn.openrc["ST_USER"], cairn.openrc["ST_KEY"])
+
+
+@pytest.fixture
+def project_conn(cairn):
+    """A swiftclient connection of the identity admin (Keystone v3): the
+    admin project's account, which the openrc's S3 key also acts on."""
+    rc = cairn.openrc
+    return swift_client.Connection(
+        authurl=rc["OS_AUTH_URL"],
+        user=rc["OS_USERNAME"],
+        key=rc["OS_PASSWORD"],
+        auth_version="3",
+        os_options={
+            "project_name": rc["OS_PROJECT_NAME"],
+            "user_domain_name": rc["OS_USER_DOMAIN_NAME"],
+            "project_domain_name": rc["OS_PROJECT_DOMAIN_NAME"],
+        },
+        retries=0,
+    )
+
+
+@pytest.fixture
+def openstack(cairn, tmp_path):
+    """Runs `openstack ... -f json` with the openrc's OS_* environment;
+    returns parsed JSON. `env` adds variables, `drop` removes some."""
+    exe = openstack_path()
+    base_env = {
+        k: v
+        for k, v in os.environ.items()
+        if not (k.startswith("OS_") or k.startswith("ST_") or k.startswith("AWS_"))
+    }
+    base_env.update({k: v for k, v in cairn.openrc.items() if k.startswith("OS_")})
+    base_env["HOME"] = str(tmp_path)
+
+    def run(*args, env=None, drop=(), check=True, fmt=True, cwd=None):
+        e = dict(base_env)
+        e.update(env or {})
+        for k in drop:
+            e.pop(k, None)
+        argv = [exe, *args] + (["-f", "json"] if fmt else [])
+        proc = subprocess.run(
+            argv, env=e, stdin=subprocess.DEVNULL, capture_output=True, timeout=120,
+            cwd=cwd or tmp_path,
+        )
+        out, err = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+        if not check:
+            return proc.returncode, out, err
+        assert proc.returncode == 0, f"openstack {' '.join(args)} exited {proc.returncode}\n{out}\n{err}"
+        return json.loads(out) if fmt and out.strip() else out
+
+    return run
 
 
 @pytest.fixture

@@ -1,53 +1,9 @@
 """The real `openstack` CLI (python-openstackclient) against the session's
 `cairn up`, with nothing but its openrc's OS_* variables for auth: token
-issue, catalog list, project/user/role management, login as a new user, and
-a member refused project creation."""
+issue, catalog list, project/user/role management, login as a new user, a
+member refused project creation, and groups."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
-
-
-def openstack_path():
-    here = Path(sys.executable).parent / "openstack"
-    if not here.exists():
-        pytest.fail(
-            f"the openstack CLI is not at {here}: install tests/compat/requirements.txt",
-            pytrace=False,
-        )
-    return str(here)
-
-
-@pytest.fixture
-def openstack(cairn, tmp_path):
-    """Runs `openstack ... -f json` with the openrc's environment; returns parsed JSON."""
-    exe = openstack_path()
-    base_env = {
-        k: v
-        for k, v in os.environ.items()
-        if not (k.startswith("OS_") or k.startswith("ST_"))
-    }
-    base_env.update({k: v for k, v in cairn.openrc.items() if k.startswith("OS_")})
-    base_env["HOME"] = str(tmp_path)
-
-    def run(*args, env=None, check=True, fmt=True):
-        e = dict(base_env)
-        e.update(env or {})
-        argv = [exe, *args] + (["-f", "json"] if fmt else [])
-        proc = subprocess.run(
-            argv, env=e, stdin=subprocess.DEVNULL, capture_output=True, timeout=120
-        )
-        out, err = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
-        if not check:
-            return proc.returncode, out, err
-        assert proc.returncode == 0, f"openstack {' '.join(args)} exited {proc.returncode}\n{out}\n{err}"
-        return json.loads(out) if fmt and out.strip() else out
-
-    return run
 
 
 def test_openrc_has_identity(cairn):
@@ -103,3 +59,48 @@ def test_projects_users_roles_and_member_login(cairn, openstack, unique):
 
     code, out, err = openstack("token", "issue", env={**as_user, "OS_PASSWORD": "wrong"}, check=False)
     assert code != 0 and "HTTP 401" in err, err
+
+
+def test_groups_give_their_roles_to_members(openstack, unique):
+    project, user, group = unique("gp"), unique("gu"), unique("gg")
+    openstack("project", "create", project)
+    openstack("user", "create", "--password", "pw-group", user)
+    g = openstack("group", "create", group)
+    assert g["name"] == group and g["domain_id"] == "default"
+    openstack("group", "add", "user", group, user, fmt=False)
+    out = openstack("group", "contains", "user", group, user, fmt=False)
+    assert out.strip() == f"{user} in group {group}", out
+    openstack("role", "add", "--project", project, "--group", group, "member", fmt=False)
+    rows = openstack("role", "assignment", "list", "--project", project, "--names")
+    assert [(r["Role"], r["Group"]) for r in rows] == [("member", f"{group}@Default")], rows
+    rows = openstack("role", "assignment", "list", "--user", user, "--effective", "--names")
+    assert [(r["Role"], r["User"], r["Project"]) for r in rows] == [
+        ("member", f"{user}@Default", f"{project}@Default")], rows
+    as_user = {"OS_USERNAME": user, "OS_PASSWORD": "pw-group", "OS_PROJECT_NAME": project}
+    tok = openstack("token", "issue", env=as_user)
+    assert tok["project_id"] == openstack("project", "show", project)["id"]
+    assert [x["Name"] for x in openstack("group", "list", "--user", user)] == [group]
+    openstack("group", "remove", "user", group, user, fmt=False)
+    code, out, err = openstack("token", "issue", env=as_user, check=False)
+    assert code != 0 and "HTTP 401" in err, err
+
+
+def test_system_scope(openstack):
+    scoped = ("OS_PROJECT_NAME", "OS_PROJECT_DOMAIN_NAME")
+    tok = openstack("--os-system-scope", "all", "token", "issue", drop=scoped)
+    assert tok["id"].startswith("c1.") and not tok.get("project_id"), tok
+    rows = openstack("role", "assignment", "list", "--system", "all", "--names")
+    assert ("admin", "admin@Default", "all") in [(r["Role"], r["User"], r["System"]) for r in rows], rows
+    users = openstack("--os-system-scope", "all", "user", "list", drop=scoped)
+    assert "admin" in [u["Name"] for u in users]
+
+
+def test_domain_scope(openstack, unique):
+    user = unique("du")
+    openstack("user", "create", "--password", "pw-domain", user)
+    openstack("role", "add", "--domain", "default", "--user", user, "reader", fmt=False)
+    rows = openstack("role", "assignment", "list", "--domain", "default", "--names")
+    assert ("reader", f"{user}@Default", "Default") in [(r["Role"], r["User"], r["Domain"]) for r in rows], rows
+    env = {"OS_USERNAME": user, "OS_PASSWORD": "pw-domain", "OS_DOMAIN_NAME": "Default"}
+    tok = openstack("token", "issue", env=env, drop=("OS_PROJECT_NAME", "OS_PROJECT_DOMAIN_NAME"))
+    assert tok["domain_id"] == "default" and not tok.get("project_id"), tok

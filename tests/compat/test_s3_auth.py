@@ -156,22 +156,22 @@ def test_virtual_hosted_style(s3, bucket, keys):
     assert r.status_code == 200 and "<Key>vhost/key</Key>" in r.text
 
 
-def test_s3_and_swift_see_the_same_objects(s3, bucket, admin_conn):
+def test_s3_and_swift_see_the_same_objects(s3, bucket, project_conn):
     s3.put_object(Bucket=bucket, Key="from-s3", Body=b"written over S3", Metadata={"who": "s3"},
                   ContentType="text/plain")
-    headers, body = admin_conn.get_object(bucket, "from-s3")
+    headers, body = project_conn.get_object(bucket, "from-s3")
     assert body == b"written over S3"
     assert headers["x-object-meta-who"] == "s3" and headers["content-type"] == "text/plain"
-    admin_conn.put_object(bucket, "from-swift", b"written over Swift", content_type="text/x-swift",
+    project_conn.put_object(bucket, "from-swift", b"written over Swift", content_type="text/x-swift",
                           headers={"X-Object-Meta-Who": "swift"})
     got = s3.get_object(Bucket=bucket, Key="from-swift")
     assert got["Body"].read() == b"written over Swift"
     assert got["Metadata"] == {"who": "swift"} and got["ContentType"] == "text/x-swift"
     # Containers made over Swift are buckets, and the reverse.
-    admin_conn.put_container(bucket + "-sw")
+    project_conn.put_container(bucket + "-sw")
     s3.put_object(Bucket=bucket + "-sw", Key="k", Body=b"v")
-    assert [o["name"] for o in admin_conn.get_container(bucket + "-sw")[1]] == ["k"]
-    assert sorted(o["name"] for o in admin_conn.get_container(bucket)[1]) == ["from-s3", "from-swift"]
+    assert [o["name"] for o in project_conn.get_container(bucket + "-sw")[1]] == ["k"]
+    assert sorted(o["name"] for o in project_conn.get_container(bucket)[1]) == ["from-s3", "from-swift"]
 
 
 def test_s3_key_pair_is_kept_and_added_to_older_data_dirs(cairn_factory):

@@ -261,7 +261,7 @@ def multipart_etag(parts):
     return f'"{hashlib.md5(joined).hexdigest()}-{len(parts)}"'
 
 
-def test_multipart_three_parts(s3, bucket, admin_conn):
+def test_multipart_three_parts(s3, bucket, project_conn):
     parts = [os.urandom(5 * MiB), os.urandom(5 * MiB), os.urandom(5 * MiB)]
     upload_id, done = upload_parts(s3, bucket, "big/file", parts)
     listed = s3.list_parts(Bucket=bucket, Key="big/file", UploadId=upload_id)
@@ -286,25 +286,25 @@ def test_multipart_three_parts(s3, bucket, admin_conn):
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     eventually(lambda: bucket in bucket_names(s3), "the bucket is listed")
     assert bucket + "+segments" not in bucket_names(s3)
-    assert bucket + "+segments" in [c["name"] for c in admin_conn.get_account()[1]]
+    assert bucket + "+segments" in [c["name"] for c in project_conn.get_account()[1]]
     # The same object over Swift: the whole body, a range, and HEAD.
-    headers, body = admin_conn.get_object(bucket, "big/file")
+    headers, body = project_conn.get_object(bucket, "big/file")
     assert body == whole
     assert headers["etag"] == want_etag.strip('"')
     assert int(headers["content-length"]) == len(whole)
-    headers, body = admin_conn.get_object(bucket, "big/file", headers={"Range": f"bytes={a}-{b}"})
+    headers, body = project_conn.get_object(bucket, "big/file", headers={"Range": f"bytes={a}-{b}"})
     assert body == whole[a:b + 1]
-    assert int(admin_conn.head_object(bucket, "big/file")["content-length"]) == len(whole)
+    assert int(project_conn.head_object(bucket, "big/file")["content-length"]) == len(whole)
     assert not any(h.startswith("x-object-sysmeta") for h in headers)
     # A Swift POST changes metadata only: the listing keeps the logical size and ETag.
-    admin_conn.post_object(bucket, "big/file", headers={"X-Object-Meta-Tag": "x"})
+    project_conn.post_object(bucket, "big/file", headers={"X-Object-Meta-Tag": "x"})
     listing = s3.list_objects_v2(Bucket=bucket)["Contents"]
     assert [(o["Key"], o["Size"], o["ETag"]) for o in listing] == [("big/file", len(whole), want_etag)]
     assert hashlib.md5(s3.get_object(Bucket=bucket, Key="big/file")["Body"].read()).digest() == \
         hashlib.md5(whole).digest()
     # Deleting over S3 removes the parts too.
     s3.delete_object(Bucket=bucket, Key="big/file")
-    _, segs = admin_conn.get_container(bucket + "+segments")
+    _, segs = project_conn.get_container(bucket + "+segments")
     assert segs == []
 
 
@@ -402,9 +402,9 @@ def test_unimplemented_features_say_so(s3, bucket):
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["k", "priv"]
 
 
-def test_replacing_a_multipart_object_removes_its_parts(s3, bucket, admin_conn):
+def test_replacing_a_multipart_object_removes_its_parts(s3, bucket, project_conn):
     def segments():
-        return sorted(o["name"] for o in admin_conn.get_container(bucket + "+segments")[1])
+        return sorted(o["name"] for o in project_conn.get_container(bucket + "+segments")[1])
 
     first = [os.urandom(5 * MiB), b"one"]
     upload_id, done = upload_parts(s3, bucket, "obj", first)

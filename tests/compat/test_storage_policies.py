@@ -129,7 +129,11 @@ def test_expiry_on_erasure_coded_objects(admin_conn, ec_container):
         pytest.fail("expired object still readable")
 
 
-def test_s3_on_an_erasure_coded_bucket(cairn, admin_conn, ec_container):
+def test_s3_on_an_erasure_coded_bucket(cairn, project_conn, unique):
+    # The openrc's S3 key acts on the admin project's account.
+    admin_conn = project_conn
+    ec_container = unique("ec")
+    admin_conn.put_container(ec_container, headers={"X-Storage-Policy": EC})
     s3 = s3_helpers.client(cairn)
     data = os.urandom(2 * MIB + 7)
     s3.put_object(Bucket=ec_container, Key="s3obj", Body=data)

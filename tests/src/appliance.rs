@@ -50,6 +50,8 @@ pub struct Appliance {
     /// Holds the data directory, config and log; removed on drop.
     root: Option<tempfile::TempDir>,
     config: Option<PathBuf>,
+    /// Extra environment of the process (such as `RUST_LOG`).
+    env: Vec<(String, String)>,
     child: Option<Child>,
     openrc: OpenRc,
     swift: Swift,
@@ -67,7 +69,17 @@ impl Appliance {
         Self::launch(Some(toml)).await
     }
 
+    /// Starts an appliance with an optional config file and extra
+    /// environment variables (such as `RUST_LOG`).
+    pub async fn start_with_env(toml: Option<&str>, env: &[(&str, &str)]) -> Appliance {
+        Self::launch_with(toml, env).await
+    }
+
     async fn launch(toml: Option<&str>) -> Appliance {
+        Self::launch_with(toml, &[]).await
+    }
+
+    async fn launch_with(toml: Option<&str>, env: &[(&str, &str)]) -> Appliance {
         let root = tempfile::Builder::new()
             .prefix("cairn-test-")
             .tempdir()
@@ -80,6 +92,10 @@ impl Appliance {
         let mut app = Appliance {
             root: Some(root),
             config,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             child: None,
             openrc: OpenRc {
                 auth_url: String::new(),
@@ -204,6 +220,7 @@ impl Appliance {
             .env_remove("CAIRN_CONFIG")
             .env_remove("CAIRN_DATA_DIR")
             .env_remove("CAIRN_LOG_FORMAT")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2));

@@ -1,13 +1,15 @@
 //! System-test harness for Cairn: starts the real `cairn up` binary on a
 //! temporary data directory (`Appliance`), talks Swift v1 to it through an
 //! ordinary client (`client::Swift`) or byte-exact raw requests (`raw`), and
-//! inspects what it left on disk (`tmp_files`, `data_files`).
+//! inspects what it left on disk (`tmp_files`, `data_files`). `keystone`
+//! drives identity (Keystone v3) and the object store with its tokens.
 //!
 //! The tests need the binary built first: `cargo build --bins`, or point
 //! `CAIRN_BIN` at one. `CAIRN_TEST_KEEP=1` keeps each test's directory.
 
 pub mod appliance;
 pub mod client;
+pub mod keystone;
 pub mod multihost;
 pub mod placement;
 pub mod raw;

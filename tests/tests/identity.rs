@@ -1,7 +1,8 @@
 //! Identity (Keystone v3) of the real `cairn up` over HTTP: version
 //! discovery, password tokens with a catalog, validation, revocation,
 //! identical answers for an unknown user and a wrong password, admin-only
-//! management, expiry, and the verification document services poll.
+//! management, expiry, the verification document services poll, and
+//! system-scoped tokens.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -439,4 +440,313 @@ async fn restart_keeps_identity() {
     assert_eq!(mode, 0o600);
     let clouds = std::fs::read_to_string(app.data_dir().join("clouds.yaml")).expect("clouds.yaml");
     assert!(clouds.contains("  cairn:\n") && clouds.contains(&pw));
+}
+
+#[tokio::test]
+async fn system_scoped_tokens() {
+    use cairn_tests::keystone::{admin_login, create, role_id, swift};
+    let app = Appliance::start().await;
+    let (addr, obj) = (app.identity_addr(), app.addr());
+    let pw = app.identity().password.clone();
+    let system_auth = |user: &str, password: &str| {
+        let mut body = password_auth(user, password, None);
+        body["auth"]["scope"] = json!({"system": {"all": true}});
+        body
+    };
+    let r = call(
+        addr,
+        "POST",
+        "/v3/auth/tokens",
+        None,
+        &[],
+        Some(system_auth("admin", &pw)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let system = r.header("x-subject-token").expect("token").to_string();
+    let t = json_of(&r)["token"].clone();
+    assert_eq!(t["system"], json!({"all": true}));
+    assert!(t.get("project").is_none());
+    assert_eq!(t["roles"][0]["name"], "admin");
+    assert!(t["catalog"]
+        .as_array()
+        .expect("catalog")
+        .iter()
+        .any(|s| s["type"] == "identity"));
+
+    // The system admin acts on every project's account; it manages identity.
+    let (admin, _) = admin_login(&app).await;
+    let (project, _, member_pw) =
+        cairn_tests::keystone::project_user(addr, &admin, "sysdemo", "member").await;
+    let (member, _) = login(addr, "sysdemo", &member_pw, Some("sysdemo")).await;
+    let acct = format!("/v1/AUTH_{project}");
+    assert_eq!(
+        swift(obj, "PUT", &format!("{acct}/c"), Some(&member), &[], b"")
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let r = swift(obj, "GET", &format!("{acct}/c"), Some(&system), &[], b"").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
+    let r = call(addr, "GET", "/v3/users", Some(&system), &[], None).await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // Without a system role there is no system token; a system reader
+    // does not own accounts.
+    let r = call(
+        addr,
+        "POST",
+        "/v3/auth/tokens",
+        None,
+        &[],
+        Some(system_auth("sysdemo", &member_pw)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let uid = create(
+        addr,
+        &admin,
+        "/v3/users",
+        "user",
+        json!({"name": "auditor", "password": "aud-pw"}),
+    )
+    .await;
+    let reader = role_id(addr, &admin, "reader").await;
+    let r = call(
+        addr,
+        "PUT",
+        &format!("/v3/system/users/{uid}/roles/{reader}"),
+        Some(&admin),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = call(
+        addr,
+        "POST",
+        "/v3/auth/tokens",
+        None,
+        &[],
+        Some(system_auth("auditor", "aud-pw")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let auditor = r.header("x-subject-token").expect("token").to_string();
+    assert_eq!(
+        swift(obj, "GET", &format!("{acct}/c"), Some(&auditor), &[], b"")
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call(addr, "GET", "/v3/users", Some(&auditor), &[], None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(
+            addr,
+            "POST",
+            "/v3/projects",
+            Some(&auditor),
+            &[],
+            Some(json!({"project": {"name": "no"}}))
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    let rows = json_of(
+        &call(
+            addr,
+            "GET",
+            "/v3/role_assignments?scope.system=all&include_names=True",
+            Some(&admin),
+            &[],
+            None,
+        )
+        .await,
+    );
+    let names: Vec<(String, String)> = rows["role_assignments"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|a| {
+            (
+                a["user"]["name"].as_str().unwrap_or("").to_string(),
+                a["role"]["name"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        names.contains(&("admin".into(), "admin".into()))
+            && names.contains(&("auditor".into(), "reader".into())),
+        "{names:?}"
+    );
+    assert!(rows["role_assignments"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .all(|a| a["scope"]["system"]["all"] == true));
+    // Revoking the system role revokes the token.
+    let r = call(
+        addr,
+        "DELETE",
+        &format!("/v3/system/users/{uid}/roles/{reader}"),
+        Some(&admin),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        call(addr, "GET", "/v3/users", Some(&auditor), &[], None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    app.assert_no_errors();
+}
+
+#[tokio::test]
+async fn domain_scoped_tokens() {
+    use cairn_tests::keystone::{admin_login, create, role_id, swift};
+    let app = Appliance::start().await;
+    let (addr, obj) = (app.identity_addr(), app.addr());
+    let (admin, admin_project) = admin_login(&app).await;
+    let uid = create(
+        addr,
+        &admin,
+        "/v3/users",
+        "user",
+        json!({"name": "dora", "password": "dora-pw"}),
+    )
+    .await;
+    let domain_auth = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "dora", "password": "dora-pw", "domain": {"id": "default"}}}},
+        "scope": {"domain": {"name": "Default"}}}});
+    let r = call(
+        addr,
+        "POST",
+        "/v3/auth/tokens",
+        None,
+        &[],
+        Some(domain_auth.clone()),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "no role on the domain yet"
+    );
+    let member = role_id(addr, &admin, "member").await;
+    let grant = format!("/v3/domains/default/users/{uid}/roles/{member}");
+    assert_eq!(
+        call(addr, "PUT", &grant, Some(&admin), &[], None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(addr, "HEAD", &grant, Some(&admin), &[], None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let r = call(
+        addr,
+        "POST",
+        "/v3/auth/tokens",
+        None,
+        &[],
+        Some(domain_auth.clone()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let token = r.header("x-subject-token").expect("token").to_string();
+    let t = json_of(&r)["token"].clone();
+    assert_eq!(t["domain"], json!({"id": "default", "name": "Default"}));
+    assert!(t.get("project").is_none() && t.get("system").is_none());
+    assert_eq!(t["roles"][0]["name"], "member");
+    // Validation shows the same scope.
+    let r = call(
+        addr,
+        "GET",
+        "/v3/auth/tokens",
+        Some(&admin),
+        &[("x-subject-token", &token)],
+        None,
+    )
+    .await;
+    assert_eq!(json_of(&r)["token"]["domain"]["id"], "default");
+    // A domain token owns no object store account.
+    let r = swift(
+        obj,
+        "HEAD",
+        &format!("/v1/AUTH_{admin_project}"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let rows = json_of(
+        &call(
+            addr,
+            "GET",
+            "/v3/role_assignments?scope.domain.id=default&include_names=True",
+            Some(&admin),
+            &[],
+            None,
+        )
+        .await,
+    );
+    let rows = rows["role_assignments"].as_array().expect("rows").clone();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (
+            rows[0]["user"]["name"].as_str(),
+            rows[0]["scope"]["domain"]["name"].as_str()
+        ),
+        (Some("dora"), Some("Default"))
+    );
+    let listed = json_of(&call(addr, "GET", "/v3/role_assignments", Some(&admin), &[], None).await);
+    assert!(
+        listed["role_assignments"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .any(|a| a["scope"]["domain"]["id"] == "default"),
+        "{listed}"
+    );
+    // Revoking the grant revokes the token.
+    assert_eq!(
+        call(addr, "DELETE", &grant, Some(&admin), &[], None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let r = call(
+        addr,
+        "GET",
+        "/v3/auth/tokens",
+        Some(&admin),
+        &[("x-subject-token", &token)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = call(
+        addr,
+        "POST",
+        "/v3/auth/tokens",
+        None,
+        &[],
+        Some(domain_auth),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    app.assert_no_errors();
 }

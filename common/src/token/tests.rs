@@ -15,6 +15,7 @@ fn claims() -> Claims {
         issued_at_ms: 1_700_000_000_000,
         expires_at_ms: 1_700_003_600_000,
         audit_id: [7; 16],
+        ..Claims::default()
     }
 }
 
@@ -143,4 +144,60 @@ fn timestamps() {
     assert_eq!(iso8601(0), "1970-01-01T00:00:00.000000Z");
     assert_eq!(iso8601(1_700_000_000_123), "2023-11-14T22:13:20.123000Z");
     assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000000Z");
+}
+
+#[test]
+fn admin_project_flag_and_application_credential_round_trip() {
+    let k = key(3);
+    let c = Claims {
+        methods: vec!["application_credential".into()],
+        is_admin_project: true,
+        system_scope: true,
+        application_credential_id: Some("00112233445566778899aabbccddeeff".into()),
+        domain_id: Some("default".into()),
+        ..claims()
+    };
+    let t = sign(&c, &k);
+    assert_eq!(verify(&t, &k.verifying_key(), NOW), Ok(c.clone()));
+    let mut r = Revocations::default();
+    r.application_credentials
+        .insert("00112233445566778899aabbccddeeff".into(), c.issued_at_ms);
+    assert!(r.revokes(&c));
+    assert!(!r.revokes(&claims()));
+}
+
+#[test]
+fn version_one_tokens_still_verify() {
+    let k = key(4);
+    let c = claims();
+    let mut body = encode(&c);
+    // A version 1 body is the version 2 one without the trailer (flags
+    // byte, empty application credential and domain ids: 1 + 2 + 2 bytes).
+    body.truncate(body.len() - 5);
+    body[0] = 1;
+    let sig = k.sign(&signed_message(&body));
+    let t = format!(
+        "{PREFIX}{}.{}",
+        B64.encode(&body),
+        B64.encode(sig.to_bytes())
+    );
+    assert_eq!(verify(&t, &k.verifying_key(), NOW), Ok(c));
+}
+
+#[test]
+fn iso8601_parses_what_it_prints_and_what_clients_send() {
+    for ms in [0, 1_700_000_000_123, 1_900_000_000_000, 951_782_400_000] {
+        assert_eq!(parse_iso8601(&iso8601(ms)), Some(ms), "{}", iso8601(ms));
+    }
+    assert_eq!(parse_iso8601("1970-01-02T00:00:00"), Some(86_400_000));
+    assert_eq!(
+        parse_iso8601("2000-03-01T00:00:00+00:00"),
+        Some(951_868_800_000)
+    );
+    assert_eq!(
+        parse_iso8601("2000-02-29T00:00:01.5Z"),
+        Some(951_782_401_500)
+    );
+    assert_eq!(parse_iso8601("yesterday"), None);
+    assert_eq!(parse_iso8601("2000-13-01T00:00:00"), None);
 }

@@ -1,10 +1,15 @@
 //! Bootstrap, run at every start and idempotent: the `default` domain; the
 //! roles `admin`, `member`, `reader` and `service`; the `admin` and `service`
 //! projects; the `admin` user (its password set to the one given, so the
-//! launcher's credentials always work) with `admin` on `admin`; and a
+//! launcher's credentials always work) with `admin` on `admin` and on the
+//! system; and a
 //! service with public, internal and admin endpoints for each catalog entry
-//! (their URLs follow this start's addresses).
+//! (their URLs follow this start's addresses); and, when given, the
+//! admin's EC2 key pair on the `admin` project (replacing the one an
+//! earlier start made if the pair changed). The `admin` project is the
+//! cloud's admin project: its `admin` role acts on every project's data.
 
+use super::credentials::{self, Credential, Ec2Keys};
 use super::directory;
 use super::error::Result;
 use super::model::{
@@ -12,6 +17,7 @@ use super::model::{
 };
 use super::password;
 use super::store::{Kind, Store};
+use super::system::SystemAssignment;
 use super::Identity;
 
 /// A service to list in the catalog.
@@ -30,7 +36,12 @@ pub struct CatalogEntry {
 pub struct Spec {
     pub admin_password: String,
     pub catalog: Vec<CatalogEntry>,
+    /// The admin's EC2 key pair on the admin project.
+    pub admin_ec2: Option<Ec2Keys>,
 }
+
+/// Where bootstrap remembers the access key of the admin's EC2 pair.
+const ADMIN_EC2_ACCESS: &str = "bootstrap_admin_ec2_access";
 
 /// The ids bootstrap settled on.
 #[derive(Clone, Debug)]
@@ -83,6 +94,13 @@ pub async fn run(id: &Identity, spec: &Spec) -> Result<Outcome> {
         role_id: admin_role.id.clone(),
     };
     store.put(Kind::Assignment, &grant.key(), &grant).await?;
+    let system_grant = SystemAssignment {
+        user_id: admin.id.clone(),
+        role_id: admin_role.id.clone(),
+    };
+    store
+        .put(Kind::SystemAssignment, &system_grant.key(), &system_grant)
+        .await?;
     if store
         .get::<Region>(Kind::Region, &id.region)
         .await?
@@ -98,10 +116,30 @@ pub async fn run(id: &Identity, spec: &Spec) -> Result<Outcome> {
     for entry in &spec.catalog {
         service(store, &id.region, entry).await?;
     }
+    id.tokens.set_admin_project(&admin_project.id);
+    if let Some(keys) = &spec.admin_ec2 {
+        admin_ec2(store, &admin.id, &admin_project.id, keys).await?;
+    }
     Ok(Outcome {
         admin_user_id: admin.id,
         admin_project_id: admin_project.id,
     })
+}
+
+async fn admin_ec2(store: &Store, user_id: &str, project_id: &str, keys: &Ec2Keys) -> Result<()> {
+    if let Some(old) = store.get::<String>(Kind::Meta, ADMIN_EC2_ACCESS).await? {
+        if old != keys.access {
+            store
+                .delete(Kind::Credential, &credentials::ec2_id(&old))
+                .await?;
+        }
+    }
+    let c = Credential::new_ec2(user_id, project_id, keys);
+    store.put(Kind::Credential, &c.id, &c).await?;
+    store
+        .put(Kind::Meta, ADMIN_EC2_ACCESS, &keys.access)
+        .await?;
+    Ok(())
 }
 
 async fn project(store: &Store, name: &str, description: &str) -> Result<Project> {

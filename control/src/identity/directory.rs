@@ -99,13 +99,19 @@ pub async fn assignments(
         .collect())
 }
 
-/// The projects `user_id` holds any role on.
+/// The projects `user_id` holds any role on, directly or through a group.
 pub async fn projects_of(store: &Store, user_id: &str) -> Result<Vec<Project>> {
     let mut ids: Vec<String> = assignments(store, None, Some(user_id), None)
         .await?
         .into_iter()
         .map(|a| a.project_id)
         .collect();
+    for g in super::groups::groups_of(store, user_id).await? {
+        for a in super::groups::assignments(store, None, Some(&g), None).await? {
+            ids.push(a.project_id);
+        }
+    }
+    ids.sort();
     ids.dedup();
     let mut out = Vec::new();
     for id in ids {

@@ -1,19 +1,28 @@
 //! Identity: a Keystone v3 API (`api/`) over RocksDB (`store.rs`) with
 //! domains, projects, users (argon2 passwords), roles and assignments,
 //! the service catalog, and Ed25519-signed tokens that other services
-//! verify on their own with `common::token` (`tokens.rs`). `policy.rs` says
-//! who may do what; `bootstrap.rs` makes the admin, the roles and the
-//! catalog on start.
+//! verify on their own with `common::token` (`tokens.rs`), EC2 and other
+//! credentials (`credentials.rs`), application credentials
+//! (`app_credentials.rs`), groups (`groups.rs`), system and domain roles
+//! (`system.rs`, `domain_roles.rs`) and the lockout of users after failed logins
+//! (`lockout.rs`). `policy.rs` says who may do what; `bootstrap.rs` makes
+//! the admin, the roles and the catalog on start.
 
 pub mod api;
+pub mod app_credentials;
 pub mod bootstrap;
 pub mod catalog;
+pub mod credentials;
 pub mod directory;
+pub mod domain_roles;
 pub mod error;
+pub mod groups;
+pub mod lockout;
 pub mod model;
 pub mod password;
 pub mod policy;
 pub mod store;
+pub mod system;
 pub mod tokens;
 
 use std::net::SocketAddr;
@@ -35,6 +44,14 @@ pub struct FileConfig {
     pub token_ttl_secs: u64,
     /// The region of the catalog's endpoints.
     pub region: String,
+    /// The secret services present (`X-Service-Secret`) to look up EC2
+    /// credentials; unset, no service may.
+    pub service_secret: Option<String>,
+    /// Failed password logins in a row after which a user is locked out
+    /// (Keystone's `lockout_failure_attempts`); 0 turns lockout off.
+    pub lockout_failure_attempts: u32,
+    /// How long a locked-out user stays locked out, in seconds.
+    pub lockout_duration_secs: u64,
 }
 
 impl Default for FileConfig {
@@ -43,6 +60,9 @@ impl Default for FileConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 5000)),
             token_ttl_secs: 3600,
             region: "RegionOne".into(),
+            service_secret: None,
+            lockout_failure_attempts: 6,
+            lockout_duration_secs: 300,
         }
     }
 }
@@ -56,6 +76,10 @@ pub struct Identity {
     /// The public URL of the v3 API, without a trailing slash
     /// (`http://127.0.0.1:5000/v3`); links are built from it.
     pub base_url: String,
+    /// Failed-login counts and locked-out users.
+    pub lockout: lockout::Lockout,
+    /// What services present to look up EC2 credentials.
+    pub service_secret: Option<String>,
 }
 
 impl Identity {
@@ -69,11 +93,20 @@ impl Identity {
         std::fs::create_dir_all(dir)?;
         let store = Store::open(dir)?;
         let tokens = Tokens::load(&store, Duration::from_secs(cfg.token_ttl_secs)).await?;
+        anyhow::ensure!(
+            cfg.service_secret.as_ref().is_none_or(|s| s.len() >= 16),
+            "identity service_secret must be at least 16 characters"
+        );
         Ok(Identity {
             store,
             tokens,
             region: cfg.region.clone(),
             base_url,
+            lockout: lockout::Lockout::new(
+                cfg.lockout_failure_attempts,
+                Duration::from_secs(cfg.lockout_duration_secs),
+            ),
+            service_secret: cfg.service_secret.clone(),
         })
     }
 }

@@ -16,6 +16,10 @@ pub enum Rule {
     Reader,
     /// `admin` or `reader`, or the target is the caller (or the caller's project).
     ReaderOrOwner,
+    /// `admin`, or the target is the caller's own.
+    AdminOrOwner,
+    /// Only the caller's own (not even `admin` acts for someone else).
+    Owner,
 }
 
 /// Every action identity checks, with its rule.
@@ -57,6 +61,33 @@ pub const RULES: &[(&str, Rule)] = &[
     ("identity:delete_endpoint", Rule::Admin),
     ("identity:validate_token", Rule::ReaderOrOwner),
     ("identity:revoke_token", Rule::ReaderOrOwner),
+    ("identity:list_system_grants_for_user", Rule::ReaderOrOwner),
+    ("identity:check_system_grant_for_user", Rule::ReaderOrOwner),
+    ("identity:create_system_grant_for_user", Rule::Admin),
+    ("identity:revoke_system_grant_for_user", Rule::Admin),
+    ("identity:list_groups", Rule::Reader),
+    ("identity:get_group", Rule::Reader),
+    ("identity:create_group", Rule::Admin),
+    ("identity:update_group", Rule::Admin),
+    ("identity:delete_group", Rule::Admin),
+    ("identity:list_users_in_group", Rule::Reader),
+    ("identity:check_user_in_group", Rule::Reader),
+    ("identity:add_user_to_group", Rule::Admin),
+    ("identity:remove_user_from_group", Rule::Admin),
+    ("identity:list_groups_for_user", Rule::ReaderOrOwner),
+    ("identity:ec2_create_credential", Rule::AdminOrOwner),
+    ("identity:ec2_list_credentials", Rule::ReaderOrOwner),
+    ("identity:ec2_get_credential", Rule::ReaderOrOwner),
+    ("identity:ec2_delete_credential", Rule::AdminOrOwner),
+    ("identity:list_credentials", Rule::ReaderOrOwner),
+    ("identity:get_credential", Rule::ReaderOrOwner),
+    ("identity:create_credential", Rule::AdminOrOwner),
+    ("identity:update_credential", Rule::AdminOrOwner),
+    ("identity:delete_credential", Rule::AdminOrOwner),
+    ("identity:create_application_credential", Rule::Owner),
+    ("identity:list_application_credentials", Rule::ReaderOrOwner),
+    ("identity:get_application_credential", Rule::ReaderOrOwner),
+    ("identity:delete_application_credential", Rule::AdminOrOwner),
 ];
 
 /// Whether `caller` may do `action`; `is_owner` says whether the target is
@@ -68,6 +99,8 @@ pub fn allows(action: &str, caller: &Claims, is_owner: bool) -> bool {
         Some(Rule::Admin) => admin,
         Some(Rule::Reader) => reader,
         Some(Rule::ReaderOrOwner) => reader || is_owner,
+        Some(Rule::AdminOrOwner) => admin || is_owner,
+        Some(Rule::Owner) => is_owner,
         None => false,
     }
 }
@@ -85,6 +118,7 @@ mod tests {
             issued_at_ms: 0,
             expires_at_ms: 1,
             audit_id: [0; 16],
+            ..Claims::default()
         }
     }
 
@@ -108,6 +142,21 @@ mod tests {
             ("identity:list_role_assignments", &member, true, true),
             ("identity:list_role_assignments", &member, false, false),
             ("identity:no_such_action", &admin, true, false),
+            ("identity:ec2_create_credential", &member, true, true),
+            ("identity:ec2_create_credential", &reader, false, false),
+            ("identity:ec2_delete_credential", &admin, false, true),
+            (
+                "identity:create_application_credential",
+                &admin,
+                false,
+                false,
+            ),
+            (
+                "identity:create_application_credential",
+                &member,
+                true,
+                true,
+            ),
         ];
         for (action, who, owner, want) in cases {
             assert_eq!(

@@ -21,6 +21,19 @@ pub enum Kind {
     Region,
     Service,
     Endpoint,
+    /// Credentials (`/v3/credentials`, EC2 ones among them).
+    Credential,
+    /// Application credentials; keyed `user/id`.
+    AppCredential,
+    Group,
+    /// Group memberships; keyed `group/user`.
+    Membership,
+    /// Roles of groups on projects; keyed `project/group/role`.
+    GroupAssignment,
+    /// Roles of users on the system; keyed `user/role`.
+    SystemAssignment,
+    /// Roles of users on domains; keyed `domain/user/role`.
+    DomainAssignment,
     /// Single records: the signing key, the revocation list.
     Meta,
 }
@@ -36,6 +49,13 @@ impl Kind {
             Kind::Region => "region/",
             Kind::Service => "service/",
             Kind::Endpoint => "endpoint/",
+            Kind::Credential => "credential/",
+            Kind::AppCredential => "appcred/",
+            Kind::Group => "group/",
+            Kind::Membership => "member/",
+            Kind::GroupAssignment => "gassign/",
+            Kind::SystemAssignment => "sysassign/",
+            Kind::DomainAssignment => "dassign/",
             Kind::Meta => "meta/",
         }
     }

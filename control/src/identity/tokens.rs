@@ -22,6 +22,22 @@ pub struct Tokens {
     revocations: RwLock<Revocations>,
     /// How long a new token lives.
     pub ttl: Duration,
+    /// The cloud's admin project (set by bootstrap): tokens scoped to it
+    /// say so (`is_admin_project`).
+    admin_project_id: RwLock<Option<String>>,
+}
+
+/// What a new token is made from, beside the user and project.
+#[derive(Default)]
+pub struct Issue {
+    pub methods: Vec<String>,
+    /// The token ends no later than this (ms).
+    pub cap_ms: Option<u64>,
+    pub application_credential_id: Option<String>,
+    /// A system-scoped token (no project).
+    pub system: bool,
+    /// The domain of a domain-scoped token (no project).
+    pub domain_id: Option<String>,
 }
 
 impl Tokens {
@@ -50,7 +66,22 @@ impl Tokens {
             key,
             revocations: RwLock::new(revocations),
             ttl,
+            admin_project_id: RwLock::new(None),
         })
+    }
+
+    /// Names the cloud's admin project.
+    pub fn set_admin_project(&self, project_id: &str) {
+        *self.admin_project_id.write().expect("admin project lock") = Some(project_id.to_string());
+    }
+
+    /// Whether `project_id` is the cloud's admin project.
+    pub fn is_admin_project(&self, project_id: &str) -> bool {
+        self.admin_project_id
+            .read()
+            .expect("admin project lock")
+            .as_deref()
+            == Some(project_id)
     }
 
     /// The public half and the revocations, for services that verify locally.
@@ -79,28 +110,31 @@ impl Tokens {
     }
 
     /// A new token for `user` on `project` (unscoped if `None`) with
-    /// `roles`; it expires after the ttl, or at `cap_ms` if sooner.
+    /// `roles`; it expires after the ttl, or at `how.cap_ms` if sooner.
     pub fn issue(
         &self,
         user: &User,
         project: Option<&Project>,
         roles: &[Role],
-        methods: Vec<String>,
-        cap_ms: Option<u64>,
+        how: Issue,
     ) -> (String, Claims) {
         let now = token::now_ms();
         let mut expires = now + self.ttl.as_millis() as u64;
-        if let Some(cap) = cap_ms {
+        if let Some(cap) = how.cap_ms {
             expires = expires.min(cap);
         }
         let claims = Claims {
             user_id: user.id.clone(),
             project_id: project.map(|p| p.id.clone()),
             roles: roles.iter().map(|r| r.name.clone()).collect(),
-            methods,
+            methods: how.methods,
             issued_at_ms: now,
             expires_at_ms: expires,
             audit_id: rand::random(),
+            is_admin_project: project.is_some_and(|p| self.is_admin_project(&p.id)),
+            system_scope: how.system,
+            domain_id: how.domain_id,
+            application_credential_id: how.application_credential_id,
         };
         (token::sign(&claims, &self.key), claims)
     }
@@ -136,6 +170,15 @@ impl Tokens {
         .await
     }
 
+    /// Revokes every token made from application credential `id` until now.
+    pub async fn revoke_application_credential(&self, store: &Store, id: &str) -> Result<()> {
+        let now = token::now_ms();
+        self.revise(store, |r| {
+            r.application_credentials.insert(id.to_string(), now);
+        })
+        .await
+    }
+
     /// Revokes every token scoped to `project_id` issued until now.
     pub async fn revoke_project(&self, store: &Store, project_id: &str) -> Result<()> {
         let now = token::now_ms();
@@ -146,14 +189,19 @@ impl Tokens {
     }
 }
 
-/// The roles `user_id` holds on `project_id` (sorted by name).
+/// The roles `user_id` holds on `project_id`, directly or through a
+/// group (sorted by name).
 pub async fn roles_on(store: &Store, project_id: &str, user_id: &str) -> Result<Vec<Role>> {
     let grants: Vec<Assignment> = store
         .list(Kind::Assignment, &format!("{project_id}/{user_id}/"))
         .await?;
+    let mut role_ids: Vec<String> = grants.into_iter().map(|g| g.role_id).collect();
+    role_ids.extend(super::groups::role_ids_via_groups(store, project_id, user_id).await?);
+    role_ids.sort();
+    role_ids.dedup();
     let mut roles = Vec::new();
-    for g in grants {
-        if let Some(r) = store.get::<Role>(Kind::Role, &g.role_id).await? {
+    for id in role_ids {
+        if let Some(r) = store.get::<Role>(Kind::Role, &id).await? {
             roles.push(r);
         }
     }

@@ -40,6 +40,12 @@ impl Identity {
             || (self.account == account && self.groups.iter().any(|g| g == ".admin"))
     }
 
+    /// Whether the identity may read (only read) `account`: the `.reader`
+    /// group of an identity-token user on their own project.
+    pub fn reads(&self, account: &str) -> bool {
+        self.account == account && self.groups.iter().any(|g| g == ".reader")
+    }
+
     pub fn is_reseller_admin(&self) -> bool {
         self.groups.iter().any(|g| g == ".reseller_admin")
     }

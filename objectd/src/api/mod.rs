@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod body;
 pub mod info;
+pub mod keystone;
 pub mod response;
 pub mod s3;
 pub mod swift;
@@ -26,6 +27,8 @@ use response::Resp;
 pub struct App {
     pub cluster: Arc<Cluster>,
     pub auth: TempAuth,
+    /// Identity's tokens and EC2 keys, when an identity URL is configured.
+    pub keystone: Option<Arc<keystone::KeystoneAuth>>,
     pub s3: s3::S3Config,
     pub stats: Arc<crate::daemons::Stats>,
 }

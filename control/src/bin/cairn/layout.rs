@@ -1,7 +1,8 @@
 //! The data directory of the all-in-one: `devices/d0..dN` (object devices),
 //! `rings/object.ring`, `identity/` (identity's database) and
 //! `credentials.toml` (the admin's Swift key, S3 key pair and identity
-//! password, generated on first start and kept, mode 0600).
+//! password, and the secret objectd presents to identity; generated on
+//! first start and kept, mode 0600).
 
 use std::io::Write;
 use std::path::Path;
@@ -11,7 +12,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::UpConfig;
 use objectd::api::auth::UserConfig;
-use objectd::api::s3::keys::S3KeyConfig;
 use objectd::policy::{PolicyConfig, PolicyType};
 use objectd::ring::{DeviceSpec, RingBuilder};
 
@@ -30,6 +30,10 @@ pub struct Credentials {
     /// The password of the identity `admin` user (added to older files on start).
     #[serde(default)]
     pub os_password: String,
+    /// What the object store presents to identity to look up EC2
+    /// credentials (added to older files on start).
+    #[serde(default)]
+    pub service_secret: String,
 }
 
 /// Loads the admin credentials, generating them on first start (and the S3
@@ -42,6 +46,7 @@ pub fn credentials(dir: &Path) -> anyhow::Result<Credentials> {
         if !creds.s3_access_key.is_empty()
             && !creds.s3_secret_key.is_empty()
             && !creds.os_password.is_empty()
+            && !creds.service_secret.is_empty()
         {
             return Ok(creds);
         }
@@ -54,6 +59,7 @@ pub fn credentials(dir: &Path) -> anyhow::Result<Credentials> {
             s3_access_key: String::new(),
             s3_secret_key: String::new(),
             os_password: String::new(),
+            service_secret: String::new(),
         }
     };
     if creds.s3_access_key.is_empty() || creds.s3_secret_key.is_empty() {
@@ -62,6 +68,9 @@ pub fn credentials(dir: &Path) -> anyhow::Result<Credentials> {
     }
     if creds.os_password.is_empty() {
         creds.os_password = hex::encode(rand::random::<[u8; 24]>());
+    }
+    if creds.service_secret.is_empty() {
+        creds.service_secret = hex::encode(rand::random::<[u8; 24]>());
     }
     let tmp = dir.join("credentials.toml.tmp");
     let mut f = crate::openrc::open_private(&tmp)?;
@@ -99,8 +108,16 @@ fn default_policies(devices: u32) -> Vec<PolicyConfig> {
     list
 }
 
-/// objectd's validated config for this data directory; makes the ring on first start.
-pub fn object_config(cfg: &UpConfig, creds: &Credentials) -> anyhow::Result<objectd::Config> {
+/// objectd's validated config for this data directory, using identity at
+/// `identity_url` with `service_secret` unless the config names others;
+/// makes the ring on first start. The admin's S3 key pair is not a
+/// configured key: it is the admin's EC2 credential in identity.
+pub fn object_config(
+    cfg: &UpConfig,
+    creds: &Credentials,
+    identity_url: &str,
+    service_secret: &str,
+) -> anyhow::Result<objectd::Config> {
     let rings = cfg.data_dir.join("rings");
     std::fs::create_dir_all(&rings)?;
     let ring_path = rings.join("object.ring");
@@ -158,11 +175,9 @@ pub fn object_config(cfg: &UpConfig, creds: &Credentials) -> anyhow::Result<obje
         groups: vec![".admin".into(), ".reseller_admin".into()],
     });
     file.s3_keys.retain(|k| k.access_key != creds.s3_access_key);
-    file.s3_keys.push(S3KeyConfig {
-        access_key: creds.s3_access_key.clone(),
-        secret_key: creds.s3_secret_key.clone(),
-        account: creds.account.clone(),
-        admin: true,
-    });
+    file.identity_url
+        .get_or_insert_with(|| identity_url.to_string());
+    file.identity_service_secret
+        .get_or_insert_with(|| service_secret.to_string());
     file.validate()
 }

@@ -1,6 +1,7 @@
 //! `cairn up --data-dir DIR`: the all-in-one launcher. It lays out the data
 //! directory on first start (devices, ring, admin credentials), starts every
-//! service (object store, identity) in this process on 127.0.0.1, writes
+//! service (object store, identity) in this process on 127.0.0.1 (the
+//! object store accepting identity's tokens and EC2 keys), writes
 //! `DIR/openrc` and `DIR/clouds.yaml` once they answer,
 //! logs `ready`, and stops cleanly on SIGINT or SIGTERM.
 
@@ -62,12 +63,26 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
-    let cfg = config::load(&args)?;
+    let mut cfg = config::load(&args)?;
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("create {}", cfg.data_dir.display()))?;
     openrc::remove(&cfg.data_dir)?;
     let creds = layout::credentials(&cfg.data_dir)?;
-    let object_cfg = layout::object_config(&cfg, &creds)?;
+    let service_secret = cfg
+        .identity
+        .service_secret
+        .get_or_insert_with(|| creds.service_secret.clone())
+        .clone();
+    let identity_listener = tokio::net::TcpListener::bind(cfg.identity.bind)
+        .await
+        .with_context(|| format!("bind identity {}", cfg.identity.bind))?;
+    let identity_addr = identity_listener.local_addr()?;
+    let object_cfg = layout::object_config(
+        &cfg,
+        &creds,
+        &format!("http://{identity_addr}"),
+        &service_secret,
+    )?;
     let listener = tokio::net::TcpListener::bind(object_cfg.bind)
         .await
         .with_context(|| format!("bind {}", object_cfg.bind))?;
@@ -79,10 +94,6 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         proxy: Some(listener),
         storage: None,
     };
-    let identity_listener = tokio::net::TcpListener::bind(cfg.identity.bind)
-        .await
-        .with_context(|| format!("bind identity {}", cfg.identity.bind))?;
-    let identity_addr = identity_listener.local_addr()?;
     let identity = start_identity(&cfg, &creds, identity_addr, object_addr).await?;
     info!(addr = %identity_addr, "identity service listening");
     let mut object = tokio::spawn(objectd::run(object_cfg, listeners, shutdown.clone()));
@@ -147,6 +158,10 @@ async fn start_identity(
                 url: format!("http://{object_addr}/v1/AUTH_%(project_id)s"),
             },
         ],
+        admin_ec2: Some(control::identity::credentials::Ec2Keys {
+            access: creds.s3_access_key.clone(),
+            secret: creds.s3_secret_key.clone(),
+        }),
     };
     bootstrap::run(&identity, &spec)
         .await

@@ -1,22 +1,26 @@
-//! `/v3/auth/*`: issuing tokens (password and token methods; project scope
-//! by id or by name and domain; unscoped), validating them (`GET`/`HEAD`
+//! `/v3/auth/*`: issuing tokens (password, token and application_credential
+//! methods; project scope by id or by name and domain, domain and system
+//! scope; unscoped), validating them (`GET`/`HEAD`
 //! with `X-Subject-Token`), revoking them (`DELETE`), the caller's catalog
 //! and projects; and `/v3/cairn/token-verification`, the public key and
 //! revocation list services poll.
 //!
 //! Every failed login answers the same 401, whatever the cause (unknown
-//! user, wrong password, disabled user, bad scope); an unknown user costs
-//! an argon2 check like a known one.
+//! user, wrong password, locked-out user, disabled user, bad scope); an
+//! unknown user costs an argon2 check like a known one.
 
 use http::{HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
 
 use super::request::Request;
 use super::response::{self, Resp};
+use crate::identity::app_credentials::{self, AppCredential};
 use crate::identity::error::{Error, Result};
 use crate::identity::model::{Domain, Project, Role, User};
 use crate::identity::store::Kind;
-use crate::identity::{catalog as catalog_core, directory, password, tokens, Identity};
+use crate::identity::{
+    catalog as catalog_core, directory, domain_roles, password, system, tokens, Identity,
+};
 use common::token::{iso8601, Claims};
 
 pub async fn tokens(id: &Identity, req: &Request) -> Result<Resp> {
@@ -37,30 +41,73 @@ async fn issue(id: &Identity, req: &Request) -> Result<Resp> {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    let (user, methods, cap) = if methods.contains(&"password") {
+    if methods.contains(&"application_credential") {
+        let r = identity
+            .get("application_credential")
+            .ok_or_else(|| bad("application_credential"))?;
+        return application_credential_token(id, req, r).await;
+    }
+    let (user, how) = if methods.contains(&"password") {
         let u = identity
             .pointer("/password/user")
             .ok_or_else(|| bad("password.user"))?;
-        (
-            password_login(id, u).await?,
-            vec!["password".to_string()],
-            None,
-        )
+        let how = tokens::Issue {
+            methods: vec!["password".to_string()],
+            ..Default::default()
+        };
+        (password_login(id, u).await?, how)
     } else if methods.contains(&"token") {
         let t = identity
             .pointer("/token/id")
             .and_then(Value::as_str)
             .ok_or_else(|| bad("token.id"))?;
         let old = id.tokens.check(t).map_err(tokens::unauthorized)?;
+        if old.application_credential_id.is_some() {
+            // Keystone does not rescope tokens made from application credentials.
+            return Err(Error::Forbidden {
+                action: "identity:rescope_application_credential_token".into(),
+            });
+        }
         let user = live_user(id, &old.user_id).await?;
         let mut m = old.methods.clone();
         if !m.iter().any(|x| x == "token") {
             m.push("token".into());
         }
-        (user, m, Some(old.expires_at_ms))
+        let how = tokens::Issue {
+            methods: m,
+            cap_ms: Some(old.expires_at_ms),
+            ..Default::default()
+        };
+        (user, how)
     } else {
         return Err(Error::Unauthorized);
     };
+    let system = auth.get("scope").and_then(|s| s.get("system")).is_some();
+    if system {
+        let roles = system::roles_of(&id.store, &user.id).await?;
+        if roles.is_empty() {
+            return Err(Error::Unauthorized);
+        }
+        let how = tokens::Issue { system, ..how };
+        let (token, claims) = id.tokens.issue(&user, None, &roles, how);
+        return issued(id, req, &token, &claims, &user, None, &roles).await;
+    }
+    if let Some(d) = auth.get("scope").and_then(|s| s.get("domain")) {
+        let domain = directory::domain_ref(&id.store, d)
+            .await?
+            .filter(|d| d.enabled)
+            .ok_or(Error::Unauthorized)?;
+        let roles = domain_roles::roles_on(&id.store, &domain.id, &user.id).await?;
+        if roles.is_empty() {
+            return Err(Error::Unauthorized);
+        }
+        let how = tokens::Issue {
+            domain_id: Some(domain.id),
+            ..how
+        };
+        let (token, claims) = id.tokens.issue(&user, None, &roles, how);
+        return issued(id, req, &token, &claims, &user, None, &roles).await;
+    }
     let project = match auth.get("scope") {
         None => default_project(id, &user).await?,
         Some(Value::String(s)) if s == "unscoped" => None,
@@ -72,7 +119,8 @@ async fn issue(id: &Identity, req: &Request) -> Result<Resp> {
             ),
             None => {
                 return Err(Error::BadRequest(
-                    "Only project scope and unscoped tokens are supported.".into(),
+                    "Only project, domain and system scope and unscoped tokens are supported."
+                        .into(),
                 ))
             }
         },
@@ -87,22 +135,50 @@ async fn issue(id: &Identity, req: &Request) -> Result<Resp> {
         }
         None => Vec::new(),
     };
+    let (token, claims) = id.tokens.issue(&user, project.as_ref(), &roles, how);
+    issued(id, req, &token, &claims, &user, project.as_ref(), &roles).await
+}
+
+/// A token from an application credential: scoped to its project with
+/// its roles, ending no later than it does.
+async fn application_credential_token(id: &Identity, req: &Request, r: &Value) -> Result<Resp> {
+    let login = app_credentials::login(&id.store, r, common::token::now_ms()).await?;
+    let how = tokens::Issue {
+        methods: vec!["application_credential".into()],
+        cap_ms: login.credential.expires_at_ms,
+        application_credential_id: Some(login.credential.id.clone()),
+        ..Default::default()
+    };
     let (token, claims) = id
         .tokens
-        .issue(&user, project.as_ref(), &roles, methods, cap);
-    let body = token_body(
+        .issue(&login.user, Some(&login.project), &login.roles, how);
+    issued(
         id,
+        req,
+        &token,
         &claims,
-        &user,
-        project.as_ref(),
-        &roles,
-        !req.flag("nocatalog"),
+        &login.user,
+        Some(&login.project),
+        &login.roles,
     )
-    .await?;
+    .await
+}
+
+/// The 201 answer to a token request, `X-Subject-Token` set.
+async fn issued(
+    id: &Identity,
+    req: &Request,
+    token: &str,
+    claims: &Claims,
+    user: &User,
+    project: Option<&Project>,
+    roles: &[Role],
+) -> Result<Resp> {
+    let body = token_body(id, claims, user, project, roles, !req.flag("nocatalog")).await?;
     let mut resp = response::json(StatusCode::CREATED, &body);
     resp.headers_mut().insert(
         "x-subject-token",
-        HeaderValue::from_str(&token).map_err(anyhow::Error::from)?,
+        HeaderValue::from_str(token).map_err(anyhow::Error::from)?,
     );
     Ok(resp)
 }
@@ -111,7 +187,9 @@ fn bad(field: &str) -> Error {
     Error::BadRequest(format!("'{field}' is a required property."))
 }
 
-/// The user whose password is given; 401 for every kind of failure.
+/// The user whose password is given; 401 for every kind of failure,
+/// including a user locked out after too many failures (whose password is
+/// still checked, so the answer takes as long).
 async fn password_login(id: &Identity, u: &Value) -> Result<User> {
     let given = u
         .get("password")
@@ -126,9 +204,23 @@ async fn password_login(id: &Identity, u: &Value) -> Result<User> {
     let ok = tokio::task::spawn_blocking(move || password::verify(&given, &phc))
         .await
         .map_err(anyhow::Error::from)?;
-    match user {
-        Some(user) if ok && user.enabled && user_domain_enabled(id, &user).await? => Ok(user),
-        _ => Err(Error::Unauthorized),
+    let Some(user) = user else {
+        return Err(Error::Unauthorized);
+    };
+    if id.lockout.is_locked(&user.id) {
+        return Err(Error::Unauthorized);
+    }
+    if !ok {
+        if id.lockout.failed(&user.id) {
+            tracing::warn!(user = %user.id, "user locked out after repeated failed logins");
+        }
+        return Err(Error::Unauthorized);
+    }
+    id.lockout.succeeded(&user.id);
+    if user.enabled && user_domain_enabled(id, &user).await? {
+        Ok(user)
+    } else {
+        Err(Error::Unauthorized)
     }
 }
 
@@ -195,9 +287,34 @@ async fn token_body(
             .iter()
             .map(|r| json!({"id": r.id, "name": r.name}))
             .collect();
+        t["is_admin_project"] = json!(c.is_admin_project);
         if with_catalog {
             t["catalog"] = catalog_core::build(&id.store, Some(&p.id)).await?;
         }
+    }
+    if let Some(d) = &c.domain_id {
+        t["domain"] = domain_json(id, d).await?;
+    }
+    if c.system_scope || c.domain_id.is_some() {
+        if c.system_scope {
+            t["system"] = json!({"all": true});
+        }
+        t["roles"] = roles
+            .iter()
+            .map(|r| json!({"id": r.id, "name": r.name}))
+            .collect();
+        if with_catalog {
+            t["catalog"] = catalog_core::build(&id.store, None).await?;
+        }
+    }
+    if let Some(app_id) = &c.application_credential_id {
+        let found: Option<AppCredential> = id
+            .store
+            .get(Kind::AppCredential, &format!("{}/{app_id}", c.user_id))
+            .await?;
+        t["application_credential"] = json!({"id": app_id,
+            "name": found.as_ref().map(|a| a.name.clone()),
+            "restricted": !found.is_some_and(|a| a.unrestricted)});
     }
     Ok(json!({ "token": t }))
 }

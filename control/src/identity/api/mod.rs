@@ -3,13 +3,19 @@
 //! resource. Handlers parse, call the core, render; errors become
 //! Keystone's JSON body in `response.rs`.
 
+pub mod application_credentials;
 pub mod auth;
 pub mod catalog;
+pub mod credentials;
 pub mod domains;
+pub mod ec2;
+pub mod groups;
 pub mod projects;
 pub mod request;
 pub mod response;
+pub mod role_assignments;
 pub mod roles;
+pub mod system;
 pub mod users;
 pub mod versions;
 
@@ -107,12 +113,24 @@ async fn v3(id: &Identity, req: &Request, rest: &[&str]) -> Result<Resp> {
         ["auth", "catalog"] if get => auth::catalog(id, req).await,
         ["auth", "projects"] if get => auth::projects(id, req).await,
         ["cairn", "token-verification"] if get => auth::verification(id),
+        ["cairn", "ec2-credentials", access] if get => ec2::service_lookup(id, req, access).await,
+        ["users", uid, "credentials", "OS-EC2", more @ ..] => ec2::route(id, req, uid, more).await,
+        ["users", uid, "application_credentials", more @ ..] => {
+            application_credentials::route(id, req, uid, more).await
+        }
+        ["credentials", ..] => credentials::route(id, req, &rest[1..]).await,
+        ["users", uid, "groups"] if get => groups::of_user(id, req, uid).await,
+        ["projects", _, "groups", _, "roles", ..] => groups::grants(id, req, rest).await,
+        ["groups", ..] => groups::route(id, req, &rest[1..]).await,
+        ["system", "users", uid, "roles", more @ ..] => {
+            system::user_roles(id, req, uid, more).await
+        }
         ["domains", ..] => domains::route(id, req, &rest[1..]).await,
         ["projects", _, "users", _, "roles", ..] => roles::grants(id, req, rest).await,
         ["projects", ..] => projects::route(id, req, &rest[1..]).await,
         ["users", ..] => users::route(id, req, &rest[1..]).await,
         ["roles", ..] => roles::route(id, req, &rest[1..]).await,
-        ["role_assignments"] if get => roles::assignments(id, req).await,
+        ["role_assignments"] if get => role_assignments::list(id, req).await,
         ["regions", ..] => catalog::regions(id, req, &rest[1..]).await,
         ["services", ..] => catalog::services(id, req, &rest[1..]).await,
         ["endpoints", ..] => catalog::endpoints(id, req, &rest[1..]).await,

@@ -121,6 +121,9 @@ async fn delete(id: &Identity, req: &Request, pid: &str) -> Result<Resp> {
     for a in directory::assignments(&id.store, Some(pid), None, None).await? {
         id.store.delete(Kind::Assignment, &a.key()).await?;
     }
+    for a in crate::identity::groups::assignments(&id.store, Some(pid), None, None).await? {
+        id.store.delete(Kind::GroupAssignment, &a.key()).await?;
+    }
     id.store.delete(Kind::Project, pid).await?;
     drop(_guard);
     id.tokens.revoke_project(&id.store, pid).await?;

@@ -1,8 +1,7 @@
 //! `/v3/roles` (list with `?name=`, create, show, delete), grants of a
-//! role to a user on a project (`/v3/projects/{p}/users/{u}/roles[/{r}]`)
-//! and `GET /v3/role_assignments` (`user.id`, `scope.project.id`,
-//! `role.id`, `effective`, `include_names`). Removing a grant or a role
-//! revokes the affected users' tokens, whose roles would be stale.
+//! role to a user on a project (`/v3/projects/{p}/users/{u}/roles[/{r}]`).
+//! Removing a grant or a role revokes the affected users' tokens (members
+//! of groups holding it too), whose roles would be stale.
 
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -10,9 +9,9 @@ use serde_json::{json, Value};
 use super::request::{object, required, str_field, Request};
 use super::response::{self, Resp};
 use crate::identity::error::{Error, Result};
-use crate::identity::model::{new_id, Assignment, Domain, Project, Role, User};
+use crate::identity::model::{new_id, Assignment, Project, Role, User};
 use crate::identity::store::Kind;
-use crate::identity::{directory, Identity};
+use crate::identity::{directory, groups, Identity};
 
 pub async fn route(id: &Identity, req: &Request, rest: &[&str]) -> Result<Resp> {
     match (&req.method, rest) {
@@ -76,10 +75,25 @@ async fn delete(id: &Identity, req: &Request, rid: &str) -> Result<Resp> {
     for a in &grants {
         id.store.delete(Kind::Assignment, &a.key()).await?;
     }
+    let mut affected: Vec<String> = grants.into_iter().map(|a| a.user_id).collect();
+    for a in groups::assignments(&id.store, None, None, Some(rid)).await? {
+        id.store.delete(Kind::GroupAssignment, &a.key()).await?;
+        affected.extend(groups::members(&id.store, &a.group_id).await?);
+    }
+    for a in crate::identity::system::assignments(&id.store, None, Some(rid)).await? {
+        id.store.delete(Kind::SystemAssignment, &a.key()).await?;
+        affected.push(a.user_id);
+    }
+    for a in crate::identity::domain_roles::assignments(&id.store, None, None, Some(rid)).await? {
+        id.store.delete(Kind::DomainAssignment, &a.key()).await?;
+        affected.push(a.user_id);
+    }
     id.store.delete(Kind::Role, rid).await?;
     drop(_guard);
-    for a in &grants {
-        id.tokens.revoke_user(&id.store, &a.user_id).await?;
+    affected.sort();
+    affected.dedup();
+    for uid in &affected {
+        id.tokens.revoke_user(&id.store, uid).await?;
     }
     Ok(response::empty(StatusCode::NO_CONTENT))
 }
@@ -148,73 +162,4 @@ pub async fn grants(id: &Identity, req: &Request, rest: &[&str]) -> Result<Resp>
         }
         _ => super::not_allowed(),
     }
-}
-
-/// `GET /v3/role_assignments`. Without groups, effective and direct
-/// assignments are the same.
-pub async fn assignments(id: &Identity, req: &Request) -> Result<Resp> {
-    let user = req.query("user.id");
-    req.authorize(id, "identity:list_role_assignments", |c| {
-        user.is_some_and(|u| u == c.user_id)
-    })?;
-    if req.query("group.id").is_some() || req.query("scope.domain.id").is_some() {
-        return Ok(response::json(
-            StatusCode::OK,
-            &json!({"role_assignments": [], "links": response::list_links(&id.base_url, "role_assignments")}),
-        ));
-    }
-    let names = req.flag("include_names");
-    let grants = directory::assignments(
-        &id.store,
-        req.query("scope.project.id"),
-        user,
-        req.query("role.id"),
-    )
-    .await?;
-    let mut out = Vec::new();
-    for a in grants {
-        let link = format!(
-            "{}/projects/{}/users/{}/roles/{}",
-            id.base_url, a.project_id, a.user_id, a.role_id
-        );
-        let mut role = json!({"id": a.role_id});
-        let mut user = json!({"id": a.user_id});
-        let mut project = json!({"id": a.project_id});
-        if names {
-            if let Some(r) = id.store.get::<Role>(Kind::Role, &a.role_id).await? {
-                role["name"] = json!(r.name);
-            }
-            if let Some(u) = id.store.get::<User>(Kind::User, &a.user_id).await? {
-                user["name"] = json!(u.name);
-                user["domain"] = domain_ref(id, &u.domain_id).await?;
-            }
-            if let Some(p) = id
-                .store
-                .get::<Project>(Kind::Project, &a.project_id)
-                .await?
-            {
-                project["name"] = json!(p.name);
-                project["domain"] = domain_ref(id, &p.domain_id).await?;
-            }
-        }
-        out.push(
-            json!({"role": role, "user": user, "scope": {"project": project},
-                        "links": {"assignment": link}}),
-        );
-    }
-    Ok(response::json(
-        StatusCode::OK,
-        &json!({"role_assignments": out,
-                "links": response::list_links(&id.base_url, "role_assignments")}),
-    ))
-}
-
-async fn domain_ref(id: &Identity, domain_id: &str) -> Result<Value> {
-    let name = id
-        .store
-        .get::<Domain>(Kind::Domain, domain_id)
-        .await?
-        .map(|d| d.name)
-        .unwrap_or_default();
-    Ok(json!({"id": domain_id, "name": name}))
 }

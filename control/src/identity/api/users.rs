@@ -1,6 +1,7 @@
 //! `/v3/users`: list (`?name=`, `?domain_id=`), create (with a password,
 //! hashed with argon2), show, update (disabling or a new password revokes
-//! the user's tokens), delete, and `/v3/users/{id}/projects`. A user may
+//! the user's tokens), delete (with the user's credentials and application
+//! credentials and group memberships), and `/v3/users/{id}/projects`. A user may
 //! read themselves and their projects.
 
 use http::{Method, StatusCode};
@@ -11,7 +12,9 @@ use super::response::{self, Resp};
 use crate::identity::error::{Error, Result};
 use crate::identity::model::{new_id, Project, User, DEFAULT_DOMAIN_ID};
 use crate::identity::store::Kind;
-use crate::identity::{directory, password, Identity};
+use crate::identity::{
+    app_credentials, credentials, directory, domain_roles, groups, password, system, Identity,
+};
 
 pub async fn route(id: &Identity, req: &Request, rest: &[&str]) -> Result<Resp> {
     match (&req.method, rest) {
@@ -152,6 +155,25 @@ async fn delete(id: &Identity, req: &Request, uid: &str) -> Result<Resp> {
     let _: User = directory::must(&id.store, Kind::User, "user", uid).await?;
     for a in directory::assignments(&id.store, None, Some(uid), None).await? {
         id.store.delete(Kind::Assignment, &a.key()).await?;
+    }
+    for c in credentials::of_user(&id.store, uid).await? {
+        id.store.delete(Kind::Credential, &c.id).await?;
+    }
+    for a in app_credentials::of_user(&id.store, uid).await? {
+        id.store.delete(Kind::AppCredential, &a.key()).await?;
+    }
+    for a in system::assignments(&id.store, Some(uid), None).await? {
+        id.store.delete(Kind::SystemAssignment, &a.key()).await?;
+    }
+    for a in domain_roles::assignments(&id.store, None, Some(uid), None).await? {
+        id.store.delete(Kind::DomainAssignment, &a.key()).await?;
+    }
+    for gid in groups::groups_of(&id.store, uid).await? {
+        let m = groups::Membership {
+            group_id: gid,
+            user_id: uid.to_string(),
+        };
+        id.store.delete(Kind::Membership, &m.key()).await?;
     }
     id.store.delete(Kind::User, uid).await?;
     drop(_guard);

@@ -1,12 +1,16 @@
 //! S3 access keys: access/secret key pairs from config, each mapped to a
 //! storage account (`AUTH_<account>`) and, when it is the account's admin,
-//! owning it; other keys act only through container ACLs.
+//! owning it; other keys act only through container ACLs. A key not in
+//! config is looked up in identity as an EC2 credential (`resolve`), which
+//! acts as its user on its project (`api/keystone.rs`).
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::error::S3Error;
 use crate::api::auth::{Identity, RESELLER_PREFIX};
+use crate::api::{keystone, App};
 
 /// One configured key pair (`[[objectd.s3_keys]]`).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -39,6 +43,37 @@ impl S3Keys {
     /// The key pair of an access key.
     pub fn get(&self, access_key: &str) -> Option<&S3KeyConfig> {
         self.keys.get(access_key)
+    }
+}
+
+/// The secret of `access` and whom requests signed with it act as: a
+/// configured pair first, else an EC2 credential from identity.
+pub async fn resolve(app: &App, access: &str) -> Result<(String, Identity), S3Error> {
+    if let Some(k) = app.s3.keys.get(access) {
+        return Ok((k.secret_key.clone(), k.identity()));
+    }
+    let Some(ks) = &app.keystone else {
+        return Err(S3Error::invalid_access_key());
+    };
+    match ks.ec2_grant(access).await {
+        Ok(Some(g)) => {
+            let who = keystone::identity_of(
+                &g.user_id,
+                Some(&g.project_id),
+                &g.roles,
+                g.is_admin_project,
+            );
+            Ok((g.secret, who))
+        }
+        Ok(None) => Err(S3Error::invalid_access_key()),
+        Err(e) => {
+            tracing::warn!("cannot look up an S3 access key in identity: {e:#}");
+            Err(S3Error::new(
+                "ServiceUnavailable",
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "The access key cannot be checked now; please try again.",
+            ))
+        }
     }
 }
 

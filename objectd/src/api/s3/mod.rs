@@ -106,21 +106,16 @@ async fn serve(app: &App, req: Request<Incoming>) -> Result<Resp, S3Error> {
             S3Error::access_denied("Anonymous access is not allowed")
         }
     })?;
-    let key_cfg = app
-        .s3
-        .keys
-        .get(&signed.access_key)
-        .ok_or_else(S3Error::invalid_access_key)?;
+    let (secret, identity) = keys::resolve(app, &signed.access_key).await?;
     let verified = sigv4::verify(
         &signed,
-        &key_cfg.secret_key,
+        &secret,
         parts.method.as_str(),
         parts.uri.path(),
         parts.uri.query().unwrap_or_default(),
         &parts.headers,
         Timestamp::now_secs(),
     )?;
-    let identity = key_cfg.identity();
     let endpoint = Endpoint::parse(
         &parts.method,
         bucket.as_deref(),

@@ -117,9 +117,9 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Resp {
     let token =
         header(req.headers(), "x-auth-token").or_else(|| header(req.headers(), "x-storage-token"));
     let identity = match token {
-        Some(t) => match app.auth.validate(t) {
-            Some(id) => Some(id),
-            None => return response::error(StatusCode::UNAUTHORIZED, ""),
+        Some(t) => match super::keystone::identify_token(app, t).await {
+            Ok(id) => Some(id),
+            Err(resp) => return resp,
         },
         None => None,
     };
@@ -135,14 +135,16 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Resp {
 }
 
 /// Decides whether `who` may do `method` on `target`: owners may do
-/// anything; others only what a container ACL grants.
+/// anything, readers of the account may read; others only what a
+/// container ACL grants.
 pub async fn authorize(
     app: &App,
     method: &Method,
     target: &Target,
     who: Option<&Identity>,
 ) -> Result<(), Resp> {
-    if who.is_some_and(|w| w.owns(&target.account)) {
+    let reading = matches!(*method, Method::GET | Method::HEAD);
+    if who.is_some_and(|w| w.owns(&target.account) || (reading && w.reads(&target.account))) {
         return Ok(());
     }
     let denied = || {
@@ -158,7 +160,6 @@ pub async fn authorize(
     let Some(container) = &target.container else {
         return Err(denied());
     };
-    let reading = matches!(*method, Method::GET | Method::HEAD);
     let writing =
         matches!(*method, Method::PUT | Method::POST | Method::DELETE) || method.as_str() == "COPY";
     if target.object.is_none() && !reading {
