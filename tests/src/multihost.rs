@@ -237,7 +237,7 @@ impl MultiHost {
             }
             ec_builder.rebalance().expect("rebalance");
             ec_builder
-                .save_new(&objectd::policy::ring_path(&ring_path, 1))
+                .save_new(objectd::policy::ring_path(&ring_path, 1))
                 .expect("save ring");
         }
         let proxy_addr = free_addr();
