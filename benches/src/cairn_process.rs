@@ -108,6 +108,8 @@ impl CairnProcess {
             .arg("127.0.0.1:0")
             .arg("--identity-bind")
             .arg("127.0.0.1:0")
+            .arg("--image-bind")
+            .arg("127.0.0.1:0")
             .arg("--config")
             .arg(&self.config)
             .env("NO_COLOR", "1")

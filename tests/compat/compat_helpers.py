@@ -152,6 +152,8 @@ class CairnServer:
                     "127.0.0.1:0",
                     "--identity-bind",
                     "127.0.0.1:0",
+                    "--image-bind",
+                    "127.0.0.1:0",
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=out,

@@ -212,6 +212,8 @@ impl Appliance {
             .arg("--object-bind")
             .arg("127.0.0.1:0")
             .arg("--identity-bind")
+            .arg("127.0.0.1:0")
+            .arg("--image-bind")
             .arg("127.0.0.1:0");
         if let Some(c) = &self.config {
             cmd.arg("--config").arg(c);

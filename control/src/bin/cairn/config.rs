@@ -1,6 +1,7 @@
 //! The launcher's configuration: an optional TOML file with an `[objectd]`
-//! table (objectd's own format), an `[identity]` table (identity's) and a
-//! `[ring]` table for the first start, overridden by command-line flags.
+//! table (objectd's own format), an `[identity]` table (identity's), an
+//! `[imaged]` table (the image service's) and a `[ring]` table for the
+//! first start, overridden by command-line flags.
 
 use std::path::PathBuf;
 
@@ -36,6 +37,7 @@ impl Default for RingSettings {
 pub struct FileConfig {
     pub objectd: Option<objectd::FileConfig>,
     pub identity: control::identity::FileConfig,
+    pub imaged: Option<imaged::Config>,
     pub ring: RingSettings,
 }
 
@@ -44,6 +46,9 @@ pub struct UpConfig {
     pub data_dir: PathBuf,
     pub objectd: objectd::FileConfig,
     pub identity: control::identity::FileConfig,
+    /// The image service; its addresses of identity and the object store,
+    /// its data directory and its object-store login are set by `cairn up`.
+    pub imaged: imaged::Config,
     pub ring: RingSettings,
 }
 
@@ -67,6 +72,10 @@ pub fn load(args: &UpArgs) -> anyhow::Result<UpConfig> {
     if let Some(bind) = args.identity_bind {
         identity.bind = bind;
     }
+    let mut imaged = file.imaged.unwrap_or_default();
+    if let Some(bind) = args.image_bind {
+        imaged.bind = bind;
+    }
     let mut ring = file.ring;
     if let Some(p) = args.part_power {
         ring.part_power = p;
@@ -85,6 +94,7 @@ pub fn load(args: &UpArgs) -> anyhow::Result<UpConfig> {
         data_dir,
         objectd,
         identity,
+        imaged,
         ring,
     })
 }

@@ -15,6 +15,9 @@ use objectd::api::auth::UserConfig;
 use objectd::policy::{PolicyConfig, PolicyType};
 use objectd::ring::{DeviceSpec, RingBuilder};
 
+/// The object-store account (and v1.0 user) of the image service.
+pub const IMAGE_ACCOUNT: &str = "glance";
+
 /// The admin user of the v1.0 auth, the admin's S3 key pair and the
 /// identity admin's password.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -34,6 +37,10 @@ pub struct Credentials {
     /// credentials (added to older files on start).
     #[serde(default)]
     pub service_secret: String,
+    /// The image service's key for its object-store account (added to
+    /// older files on start).
+    #[serde(default)]
+    pub image_key: String,
 }
 
 /// Loads the admin credentials, generating them on first start (and the S3
@@ -47,6 +54,7 @@ pub fn credentials(dir: &Path) -> anyhow::Result<Credentials> {
             && !creds.s3_secret_key.is_empty()
             && !creds.os_password.is_empty()
             && !creds.service_secret.is_empty()
+            && !creds.image_key.is_empty()
         {
             return Ok(creds);
         }
@@ -60,8 +68,12 @@ pub fn credentials(dir: &Path) -> anyhow::Result<Credentials> {
             s3_secret_key: String::new(),
             os_password: String::new(),
             service_secret: String::new(),
+            image_key: String::new(),
         }
     };
+    if creds.image_key.is_empty() {
+        creds.image_key = hex::encode(rand::random::<[u8; 24]>());
+    }
     if creds.s3_access_key.is_empty() || creds.s3_secret_key.is_empty() {
         creds.s3_access_key = hex::encode_upper(rand::random::<[u8; 10]>());
         creds.s3_secret_key = hex::encode(rand::random::<[u8; 20]>());
@@ -174,10 +186,36 @@ pub fn object_config(
         key: creds.key.clone(),
         groups: vec![".admin".into(), ".reseller_admin".into()],
     });
+    file.users
+        .retain(|u| !(u.account == IMAGE_ACCOUNT && u.user == IMAGE_ACCOUNT));
+    file.users.push(UserConfig {
+        account: IMAGE_ACCOUNT.into(),
+        user: IMAGE_ACCOUNT.into(),
+        key: creds.image_key.clone(),
+        groups: vec![".admin".into()],
+    });
     file.s3_keys.retain(|k| k.access_key != creds.s3_access_key);
     file.identity_url
         .get_or_insert_with(|| identity_url.to_string());
     file.identity_service_secret
         .get_or_insert_with(|| service_secret.to_string());
     file.validate()
+}
+
+/// The image service's config for this data directory: records in
+/// `DATA_DIR/images`, bytes in the object store's `glance` account.
+pub fn image_config(
+    cfg: &UpConfig,
+    creds: &Credentials,
+    identity_addr: std::net::SocketAddr,
+    object_addr: std::net::SocketAddr,
+) -> imaged::Config {
+    imaged::Config {
+        data_dir: cfg.data_dir.join("images"),
+        identity_url: format!("http://{identity_addr}"),
+        object_auth_url: format!("http://{object_addr}/auth/v1.0"),
+        object_user: format!("{IMAGE_ACCOUNT}:{IMAGE_ACCOUNT}"),
+        object_key: creds.image_key.clone(),
+        ..cfg.imaged.clone()
+    }
 }

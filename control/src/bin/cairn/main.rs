@@ -1,6 +1,6 @@
 //! `cairn up --data-dir DIR`: the all-in-one launcher. It lays out the data
 //! directory on first start (devices, ring, admin credentials), starts every
-//! service (object store, identity) in this process on 127.0.0.1 (the
+//! service (object store, identity, images) in this process on 127.0.0.1 (the
 //! object store accepting identity's tokens and EC2 keys), writes
 //! `DIR/openrc` and `DIR/clouds.yaml` once they answer,
 //! logs `ready`, and stops cleanly on SIGINT or SIGTERM.
@@ -44,6 +44,9 @@ pub struct UpArgs {
     /// Address of the identity service (Keystone v3); port 0 picks a free one.
     #[arg(long)]
     pub identity_bind: Option<std::net::SocketAddr>,
+    /// Address of the image service (Glance v2); port 0 picks a free one.
+    #[arg(long)]
+    pub image_bind: Option<std::net::SocketAddr>,
     /// Ring partition power (first start only).
     #[arg(long)]
     pub part_power: Option<u32>,
@@ -94,9 +97,16 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         proxy: Some(listener),
         storage: None,
     };
-    let identity = start_identity(&cfg, &creds, identity_addr, object_addr).await?;
+    let image_listener = tokio::net::TcpListener::bind(cfg.imaged.bind)
+        .await
+        .with_context(|| format!("bind image service {}", cfg.imaged.bind))?;
+    let image_addr = image_listener.local_addr()?;
+    let identity = start_identity(&cfg, &creds, identity_addr, object_addr, image_addr).await?;
     info!(addr = %identity_addr, "identity service listening");
     let mut object = tokio::spawn(objectd::run(object_cfg, listeners, shutdown.clone()));
+    let image_cfg = layout::image_config(&cfg, &creds, identity_addr, object_addr);
+    info!(addr = %image_addr, "image service listening");
+    let mut image_task = tokio::spawn(imaged::run(image_cfg, image_listener, shutdown.clone()));
     let mut identity_task = tokio::spawn(control::identity::api::serve(
         identity_listener,
         identity,
@@ -105,7 +115,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     tokio::select! {
         answered = async {
             openrc::wait_until_answering(object_addr).await?;
-            openrc::wait_until_answering(identity_addr).await
+            openrc::wait_until_answering(identity_addr).await?;
+            openrc::wait_until_answering(image_addr).await
         } => {
             answered?;
             openrc::write(&cfg.data_dir, object_addr, identity_addr, &creds)?;
@@ -120,9 +131,15 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             shutdown.cancel();
             anyhow::bail!("identity service stopped unexpectedly");
         }
+        ended = &mut image_task => {
+            shutdown.cancel();
+            ended.context("image service task")??;
+            anyhow::bail!("image service stopped unexpectedly");
+        }
     }
     let result = object.await.context("object service task")?;
     identity_task.await.context("identity service task")?;
+    image_task.await.context("image service task")??;
     info!("stopped");
     result
 }
@@ -134,6 +151,7 @@ async fn start_identity(
     creds: &layout::Credentials,
     identity_addr: std::net::SocketAddr,
     object_addr: std::net::SocketAddr,
+    image_addr: std::net::SocketAddr,
 ) -> anyhow::Result<std::sync::Arc<control::identity::Identity>> {
     use control::identity::{bootstrap, Identity};
     let base_url = format!("http://{identity_addr}/v3");
@@ -156,6 +174,11 @@ async fn start_identity(
                 kind: "object-store".into(),
                 name: "swift".into(),
                 url: format!("http://{object_addr}/v1/AUTH_%(project_id)s"),
+            },
+            bootstrap::CatalogEntry {
+                kind: "image".into(),
+                name: "glance".into(),
+                url: format!("http://{image_addr}/image"),
             },
         ],
         admin_ec2: Some(control::identity::credentials::Ec2Keys {
