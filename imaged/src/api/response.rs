@@ -1,5 +1,6 @@
-//! Responses of the image API: JSON bodies, streamed bodies, and errors in
-//! Glance's JSON form (`{"code": "404 Not Found", "title": ..., "message": ...}`).
+//! Responses of the image API: JSON bodies, streamed bodies, and errors as
+//! Glance sends them (a small HTML page naming the status and the reason,
+//! which glanceclient and the SDK show).
 
 use std::io;
 
@@ -7,7 +8,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderValue, StatusCode};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full, StreamBody};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::objects::ByteStream;
 
@@ -52,10 +53,20 @@ pub fn streamed(status: StatusCode, stream: ByteStream) -> Resp {
 
 pub fn error(status: StatusCode, message: &str) -> Resp {
     let reason = status.canonical_reason().unwrap_or("Error");
-    json(
-        status,
-        &json!({"code": format!("{} {reason}", status.as_u16()), "title": reason, "message": message}),
-    )
+    let code = status.as_u16();
+    let escaped = message
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let mut r = http::Response::new(body(format!(
+        "<html>\n <head>\n  <title>{code} {reason}</title>\n </head>\n <body>\n  <h1>{code} {reason}</h1>\n  {escaped}<br /><br />\n\n\n\n </body>\n</html>"
+    )));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/html; charset=UTF-8"),
+    );
+    r
 }
 
 /// A failure of the service itself (500), logged.
