@@ -49,6 +49,37 @@ pub enum Command {
     Policies(PoliciesArgs),
     /// Token issue and validation rates, and the cost of token checks on a GET.
     Identity(IdentityArgs),
+    /// Upload and download MiB/s of one image through the image API.
+    Image(ImageArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImageArgs {
+    /// Keystone v3 URL, e.g. http://127.0.0.1:5000/v3
+    #[arg(long = "os-auth-url", env = "OS_AUTH_URL")]
+    pub auth_url: String,
+    #[arg(long = "os-username", env = "OS_USERNAME")]
+    pub username: String,
+    #[arg(long = "os-password", env = "OS_PASSWORD", hide_env_values = true)]
+    pub password: String,
+    #[arg(long = "os-project-name", env = "OS_PROJECT_NAME")]
+    pub project: String,
+    /// Image size, e.g. 1GiB
+    #[arg(long, default_value = "1GiB")]
+    pub size: String,
+}
+
+impl ImageArgs {
+    pub fn config(&self) -> Result<crate::image_bench::ImageConfig> {
+        Ok(crate::image_bench::ImageConfig {
+            auth_url: self.auth_url.clone(),
+            username: self.username.clone(),
+            password: self.password.clone(),
+            project: self.project.clone(),
+            size: parse_size(&self.size)?,
+            timeout: Duration::from_secs(600),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -11,6 +11,7 @@ pub mod cairn_process;
 pub mod cli;
 pub mod ec_bench;
 pub mod identity_bench;
+pub mod image_bench;
 pub mod nbd_bench;
 pub mod object_bench;
 pub mod repair_bench;

@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -248,3 +249,15 @@ def test_large_upload_streams(cairn_factory, tmp_path):
         for part in r.iter_content(1 << 20):
             got.update(part)
     assert got.hexdigest() == md5.hexdigest()
+
+
+def test_bench_image_smoke(cairn):
+    exe = Path(cairn.binary).with_name("cairn-bench")
+    assert exe.exists(), f"{exe} is missing: build it with `cargo build --workspace --bins`"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ST_", "AWS_", "OS_"))}
+    env.update(cairn.openrc)
+    proc = subprocess.run([str(exe), "image", "--size", "8MiB"], env=env, capture_output=True, timeout=300)
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, out + proc.stderr.decode()
+    figures = json.loads(out.strip().splitlines()[-1])
+    assert figures["image.upload_8m_mib_per_s"] > 0 and figures["image.download_8m_mib_per_s"] > 0, figures

@@ -19,6 +19,16 @@ async fn main() -> ExitCode {
         Command::Object(args) => object(args).await,
         Command::S3(args) => s3(args).await,
         Command::Policies(args) => policies(args).await,
+        Command::Image(args) => {
+            let cfg = match args.config() {
+                Ok(cfg) => cfg,
+                Err(err) => return fail(&err),
+            };
+            let mut report = Report::echoing();
+            let result = benches::image_bench::run_image(&cfg, &mut report).await;
+            println!("{}", report.json_line());
+            result.map_or_else(|err| fail(&err), |()| ExitCode::SUCCESS)
+        }
         Command::Identity(args) => {
             let cfg = match args.config() {
                 Ok(cfg) => cfg,
