@@ -133,11 +133,9 @@ async fn audit_file(dev: &Arc<DeviceStore>, path: PathBuf) -> (u64, bool) {
         if meta.ts != ts {
             return Ok((0, Some("trailer names another version".to_string())));
         }
-        let mut file = std::fs::File::open(&check_path)?;
-        let mut hasher = blake3::Hasher::new();
-        let mut limited = std::io::Read::take(&mut file, meta.size);
-        let copied = std::io::copy(&mut limited, &mut hasher)?;
-        if copied != meta.size || hasher.finalize().to_hex().as_str() != meta.blake3 {
+        let file = std::fs::File::open(&check_path)?;
+        let (copied, intact) = crate::store::integrity::check_reader(&meta, file)?;
+        if !intact {
             return Ok((copied, Some("checksum mismatch".to_string())));
         }
         Ok((copied, None))

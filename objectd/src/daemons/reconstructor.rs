@@ -241,12 +241,13 @@ pub async fn rebuild(
     let scheme = scheme_of(&newest, policy).map_err(|e| StoreError::Io(io::Error::other(e)))?;
     let object_size = newest.object_size();
     let layout = Layout::new(&scheme, object_size);
-    let fragment_meta = |blake3: String| {
+    // Archives carry per-fragment checks, not a whole-body BLAKE3.
+    let fragment_meta = || {
         let mut m = newest.clone();
         if let Some(f) = &mut m.fragment {
             f.index = index as u32;
         }
-        m.blake3 = blake3;
+        m.blake3 = String::new();
         m.size = layout.archive_len();
         m
     };
@@ -268,7 +269,7 @@ pub async fn rebuild(
         let archive = all.swap_remove(index).freeze();
         let meta = ObjectMeta {
             placement: Where::Inline,
-            ..fragment_meta(blake3::hash(&archive).to_hex().to_string())
+            ..fragment_meta()
         };
         let len = archive.len() as u64;
         target.put_object(part, hash, meta, archive).await?;
@@ -292,7 +293,6 @@ pub async fn rebuild(
     let mut reader = FragmentReader::open(&obj, 0, layout.segment_count().saturating_sub(1));
     let mut upload = target.open_upload(part, hash, false)?;
     let sender = upload.sender.take().expect("a new upload has a sender");
-    let mut hasher = blake3::Hasher::new();
     while reader.next().await?.is_some() {
         let mut fragments: Vec<Option<Vec<u8>>> = reader
             .fragments
@@ -306,7 +306,6 @@ pub async fn rebuild(
         let mut framed = BytesMut::with_capacity(fragment.len() + archive::CHECK_LEN);
         framed.extend_from_slice(&fragment);
         framed.extend_from_slice(&archive::check(&fragment));
-        hasher.update(&framed);
         if sender.send(framed.freeze()).await.is_err() {
             return Err(StoreError::Io(io::Error::other("fragment upload stopped")));
         }
@@ -314,7 +313,7 @@ pub async fn rebuild(
     drop(sender);
     let meta = ObjectMeta {
         placement: Where::File,
-        ..fragment_meta(hasher.finalize().to_hex().to_string())
+        ..fragment_meta()
     };
     upload.commit(meta).await?;
     Ok(layout.archive_len())

@@ -101,6 +101,32 @@ pub fn verified(framed: &[u8], fragment_len: usize) -> Option<&[u8]> {
     (check(fragment) == sum).then_some(fragment)
 }
 
+/// Whether an archive of `layout` read from `reader` is whole: every
+/// fragment's check holds and nothing is missing or left over. Answers the
+/// bytes read.
+pub fn verify_archive(
+    layout: &Layout,
+    mut reader: impl std::io::Read,
+) -> std::io::Result<(u64, bool)> {
+    let mut buf = Vec::new();
+    let mut read = 0u64;
+    for s in 0..layout.segment_count() {
+        let flen = layout.fragment_len(s);
+        buf.resize(flen + CHECK_LEN, 0);
+        if let Err(e) = reader.read_exact(&mut buf) {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                return Ok((read, false));
+            }
+            return Err(e);
+        }
+        read += buf.len() as u64;
+        if verified(&buf, flen).is_none() {
+            return Ok((read, false));
+        }
+    }
+    Ok((read, true))
+}
+
 /// Encodes a whole (small) body into its `k + m` archives.
 pub fn encode_all(scheme: &EcScheme, body: &[u8]) -> Result<Vec<BytesMut>, EcError> {
     let layout = Layout::new(scheme, body.len() as u64);

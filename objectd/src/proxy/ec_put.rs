@@ -1,7 +1,7 @@
 //! The upload pipeline of an erasure-coded policy. The body is read once
 //! and cut into segments; an encoder thread turns each segment into `k + m`
-//! framed fragments (`ec::archive`) and hashes every archive as it grows,
-//! MD5 (the ETag) runs on a thread of its own, and fragment `i` streams to
+//! framed fragments (`ec::archive`, each with its own check), MD5 (the
+//! ETag) runs on a thread of its own, and fragment `i` streams to
 //! the `i`-th primary (or a handoff standing in for it). As with
 //! replication, nothing becomes visible until the whole body arrived and
 //! matched its length and ETag; the write succeeds when `k + 1` archives
@@ -63,12 +63,12 @@ fn fragment_meta(
     scheme: &EcScheme,
     index: usize,
     archive_len: u64,
-    blake3: String,
     placement: Where,
 ) -> ObjectMeta {
     ObjectMeta {
         size: archive_len,
-        blake3,
+        // Each fragment carries its own check (see `encoder`).
+        blake3: String::new(),
         placement,
         fragment: Some(Fragment {
             index: index as u32,
@@ -94,9 +94,8 @@ async fn store_inline(
         .enumerate()
         .map(|(i, a)| {
             let a = a.freeze();
-            let hash = blake3::hash(&a).to_hex().to_string();
             (
-                fragment_meta(&meta, scheme, i, a.len() as u64, hash, Where::Inline),
+                fragment_meta(&meta, scheme, i, a.len() as u64, Where::Inline),
                 a,
             )
         })
@@ -182,30 +181,24 @@ fn open_uploads(place: &Placement) -> Result<Vec<ArchiveUpload>, ProxyError> {
     Ok(uploads)
 }
 
-/// The encoder stage: segments in, framed fragments out; answers each
-/// archive's BLAKE3.
+/// The encoder stage: segments in, framed fragments out. Archives carry
+/// no whole-body BLAKE3: every fragment has its own check, which readers,
+/// the auditor and the reconstructor verify.
 fn encoder(
     scheme: Arc<EcScheme>,
     mut segments: mpsc::Receiver<Bytes>,
     fragments: mpsc::Sender<Vec<Bytes>>,
-) -> tokio::task::JoinHandle<Result<Vec<String>, ProxyError>> {
+) -> tokio::task::JoinHandle<Result<(), ProxyError>> {
     tokio::task::spawn_blocking(move || {
         let mut shards = vec![Vec::new(); scheme.width()];
-        let mut hashers = vec![blake3::Hasher::new(); scheme.width()];
         while let Some(segment) = segments.blocking_recv() {
             let framed = archive::encode_segment(&scheme, &segment, &mut shards)
                 .map_err(|e| ProxyError::Store(io::Error::other(e).into()))?;
-            for (h, f) in hashers.iter_mut().zip(&framed) {
-                h.update(f);
-            }
             if fragments.blocking_send(framed).is_err() {
                 break;
             }
         }
-        Ok(hashers
-            .into_iter()
-            .map(|h| h.finalize().to_hex().to_string())
-            .collect())
+        Ok(())
     })
 }
 
@@ -352,23 +345,16 @@ async fn store_streamed(
     .await;
     drop(seg_tx);
     drop(md5_tx);
-    let hashes = encoding.await.map_err(join_err)?;
+    let encoded = encoding.await.map_err(join_err)?;
     let forwarded = forwarding.await.map_err(join_err)?;
     forwarded?;
-    let hashes = hashes?;
+    encoded?;
     read?;
     let digests = md5_thread.await.map_err(join_err)?;
     let logical = digests.finish(spec, template)?;
     let archive_len = Layout::new(scheme, logical.size).archive_len();
     let commits = uploads.into_iter().map(|u| {
-        let meta = fragment_meta(
-            &logical,
-            scheme,
-            u.index,
-            archive_len,
-            hashes[u.index].clone(),
-            Where::File,
-        );
+        let meta = fragment_meta(&logical, scheme, u.index, archive_len, Where::File);
         async move { u.upload.commit(meta).await.map(|old| (u.node, old)) }
     });
     let results = futures::future::join_all(commits).await;

@@ -37,7 +37,7 @@ impl DeviceStore {
                 if meta.placement == Placement::Inline && !meta.deleted {
                     report.checked += 1;
                     report.bytes += (v.len() - off) as u64;
-                    if blake3::hash(&v[off..]).to_hex().as_str() != meta.blake3 {
+                    if !super::integrity::intact(&meta, &v[off..]) {
                         let part = u32::from_be_bytes(
                             k[1..5].try_into().expect("object keys hold a partition"),
                         );

@@ -140,7 +140,7 @@ impl DeviceStore {
             let inline = (meta.placement == record::Placement::Inline && !meta.deleted)
                 .then(|| Bytes::from(raw).slice(off..));
             if let Some(body) = &inline {
-                if blake3::hash(body).to_hex().as_str() != meta.blake3 {
+                if !super::integrity::intact(&meta, body) {
                     return Err(StoreError::Corrupt);
                 }
             }

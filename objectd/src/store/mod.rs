@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod data_file;
 pub mod device;
+pub mod integrity;
 pub mod keys;
 pub mod listing;
 pub mod merge;

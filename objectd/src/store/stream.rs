@@ -44,7 +44,7 @@ impl DeviceStore {
         meta: &ObjectMeta,
     ) -> Result<Option<Bytes>, StoreError> {
         let path = self.data_path(part, &hash, meta.ts);
-        let (p, size, want) = (path.clone(), meta.size as usize, meta.blake3.clone());
+        let (p, size, want) = (path.clone(), meta.size as usize, meta.clone());
         let read = spawn_blocking(move || {
             let mut file = match std::fs::File::open(p) {
                 Ok(f) => f,
@@ -55,7 +55,7 @@ impl DeviceStore {
             if file.read_exact(&mut buf).is_err() {
                 return Ok(None);
             }
-            Ok((blake3::hash(&buf).to_hex().as_str() == want).then(|| Bytes::from(buf)))
+            Ok(super::integrity::intact(&want, &buf).then(|| Bytes::from(buf)))
         })
         .await?;
         if read.is_none() {
