@@ -62,7 +62,10 @@ mod tests {
     fn archives_are_checked_fragment_by_fragment() {
         let scheme = EcScheme::new(4, 2, 1000).unwrap();
         let body: Vec<u8> = (0..3500u32).map(|i| (i * 7) as u8).collect();
-        let archive = archive::encode_all(&scheme, &body).unwrap().remove(1).to_vec();
+        let archive = archive::encode_all(&scheme, &body)
+            .unwrap()
+            .remove(1)
+            .to_vec();
         let meta = ObjectMeta {
             size: archive.len() as u64,
             fragment: Some(Fragment {
@@ -75,13 +78,20 @@ mod tests {
             ..ObjectMeta::tombstone("a/c/o".into(), Timestamp(1))
         };
         assert!(intact(&meta, &archive));
-        assert_eq!(check_reader(&meta, &archive[..]).unwrap(), (archive.len() as u64, true));
+        assert_eq!(
+            check_reader(&meta, &archive[..]).unwrap(),
+            (archive.len() as u64, true)
+        );
         let mut bad = archive.clone();
         bad[300] ^= 1;
         assert!(!intact(&meta, &bad));
         assert!(!check_reader(&meta, &bad[..]).unwrap().1);
         assert!(!intact(&meta, &archive[..archive.len() - 1]));
-        assert!(!check_reader(&meta, &archive[..archive.len() - 1]).unwrap().1);
+        assert!(
+            !check_reader(&meta, &archive[..archive.len() - 1])
+                .unwrap()
+                .1
+        );
         // With a whole-body BLAKE3, that is what counts.
         let hashed = ObjectMeta {
             blake3: blake3::hash(&archive).to_hex().to_string(),
