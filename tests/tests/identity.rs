@@ -428,7 +428,12 @@ async fn restart_keeps_identity() {
         .flat_map(|s| s["endpoints"].as_array().expect("endpoints"))
         .filter_map(|e| e["url"].as_str())
         .collect();
-    assert_eq!(ids.len(), 6, "{ids:?}");
+    // identity, object-store and image, each public, internal and admin.
+    assert_eq!(ids.len(), 9, "{ids:?}");
+    assert!(
+        ids.iter().any(|u| u.ends_with("/image")),
+        "the image service is in the catalog: {ids:?}"
+    );
     assert!(
         ids.iter()
             .any(|u| u.starts_with(&format!("http://{addr}/v3"))),
