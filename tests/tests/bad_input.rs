@@ -455,3 +455,40 @@ async fn protocol_edges() {
     assert_tmp_empties(&app.data_dir(), Duration::from_secs(5)).await;
     app.assert_no_errors();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_expect_continue_closes_the_connection() {
+    // A client that stops waiting for `100 Continue` sends its body after
+    // the refusal; on a reused connection those bytes would be taken for
+    // the start of the next request. The server must end the connection.
+    let app = Appliance::start().await;
+    let mut conn = RawConn::connect(app.addr()).await.expect("connect");
+    let headers = [
+        ("X-Auth-Token", app.token()),
+        ("Content-Length", "1"),
+        ("Expect", "100-continue"),
+    ];
+    let head = request_head(
+        "PUT",
+        &app.swift().path("/no-such-container/o"),
+        app.addr(),
+        &headers,
+    );
+    conn.send(&head).await.expect("send head");
+    let refused = conn.read_response(false).await.expect("response");
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+    assert_eq!(refused.header("connection"), Some("close"));
+    // The late body and a next request get no answer: the server hung up.
+    let next = request_head(
+        "GET",
+        &app.swift().path(""),
+        app.addr(),
+        &[("X-Auth-Token", app.token())],
+    );
+    let _ = conn.send(b"x").await;
+    let _ = conn.send(&next).await;
+    assert!(
+        conn.read_response(false).await.is_err(),
+        "the connection was reused"
+    );
+}
