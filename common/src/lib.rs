@@ -8,6 +8,7 @@ pub mod ec2;
 pub mod http;
 pub mod identity_http;
 pub mod openrc;
+pub mod policy;
 pub mod shutdown;
 pub mod telemetry;
 pub mod token;

@@ -28,6 +28,9 @@ pub struct Config {
     pub segment_size: u64,
     /// Largest image accepted, in bytes.
     pub max_image_size: u64,
+    /// A rules file (JSON, `{"action": "rule"}`) overriding the default
+    /// policy (`api::DEFAULT_RULES`, Glance's action names).
+    pub policy_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -43,6 +46,7 @@ impl Default for Config {
             storage_policy: None,
             segment_size: 1 << 30,
             max_image_size: 1 << 40,
+            policy_file: None,
         }
     }
 }

@@ -43,6 +43,10 @@ pub async fn run(
         verifier,
         segment_size: cfg.segment_size,
         max_image_size: cfg.max_image_size,
+        policy: Arc::new(common::policy::Policy::new(
+            api::DEFAULT_RULES,
+            cfg.policy_file.as_deref(),
+        )?),
     });
     common::http::serve(
         listener,

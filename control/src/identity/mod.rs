@@ -52,6 +52,9 @@ pub struct FileConfig {
     pub lockout_failure_attempts: u32,
     /// How long a locked-out user stays locked out, in seconds.
     pub lockout_duration_secs: u64,
+    /// A rules file (JSON, `{"identity:action": "rule"}`) overriding the
+    /// default policy.
+    pub policy_file: Option<std::path::PathBuf>,
 }
 
 impl Default for FileConfig {
@@ -63,6 +66,7 @@ impl Default for FileConfig {
             service_secret: None,
             lockout_failure_attempts: 6,
             lockout_duration_secs: 300,
+            policy_file: None,
         }
     }
 }
@@ -86,6 +90,7 @@ impl Identity {
     /// Opens the database in `dir` and loads the signing key and
     /// revocations; `base_url` is where the API is served.
     pub async fn open(dir: &Path, cfg: &FileConfig, base_url: String) -> anyhow::Result<Identity> {
+        policy::install(cfg.policy_file.as_deref())?;
         anyhow::ensure!(
             cfg.token_ttl_secs >= 1,
             "identity token_ttl_secs must be at least 1"

@@ -1,107 +1,119 @@
-//! Who may do what in identity: one table from action to rule.
+//! Who may do what in identity: one table from action to rule (in
+//! `common::policy`'s words), which a rules file may override.
 //!
 //! Roles: `admin` manages identity; `reader` reads everything in identity
 //! and writes nothing; any user may read themselves, their own projects
 //! and their own role assignments. As in Keystone's legacy policy, `admin`
 //! on any project is the cloud administrator (there is no system scope yet).
 
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use common::policy::Policy;
 use common::token::Claims;
 
-/// The condition an action needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rule {
-    /// The `admin` role.
-    Admin,
-    /// `admin` or `reader`.
-    Reader,
-    /// `admin` or `reader`, or the target is the caller (or the caller's project).
-    ReaderOrOwner,
-    /// `admin`, or the target is the caller's own.
-    AdminOrOwner,
-    /// Only the caller's own (not even `admin` acts for someone else).
-    Owner,
-}
+/// `admin` only.
+const ADMIN: &str = "role:admin";
+/// `admin` or `reader`.
+const READER: &str = "role:admin or role:reader";
+/// `admin` or `reader`, or the target is the caller (or the caller's project).
+const READER_OR_OWNER: &str = "role:admin or role:reader or owner";
+/// `admin`, or the target is the caller's own.
+const ADMIN_OR_OWNER: &str = "role:admin or owner";
+/// Only the caller's own (not even `admin` acts for someone else).
+const OWNER: &str = "owner";
 
 /// Every action identity checks, with its rule.
-pub const RULES: &[(&str, Rule)] = &[
-    ("identity:list_domains", Rule::Reader),
-    ("identity:get_domain", Rule::ReaderOrOwner),
-    ("identity:create_domain", Rule::Admin),
-    ("identity:list_projects", Rule::Reader),
-    ("identity:get_project", Rule::ReaderOrOwner),
-    ("identity:create_project", Rule::Admin),
-    ("identity:update_project", Rule::Admin),
-    ("identity:delete_project", Rule::Admin),
-    ("identity:list_users", Rule::Reader),
-    ("identity:get_user", Rule::ReaderOrOwner),
-    ("identity:list_user_projects", Rule::ReaderOrOwner),
-    ("identity:create_user", Rule::Admin),
-    ("identity:update_user", Rule::Admin),
-    ("identity:delete_user", Rule::Admin),
-    ("identity:list_roles", Rule::Reader),
-    ("identity:get_role", Rule::Reader),
-    ("identity:create_role", Rule::Admin),
-    ("identity:delete_role", Rule::Admin),
-    ("identity:list_grants", Rule::Reader),
-    ("identity:check_grant", Rule::Reader),
-    ("identity:create_grant", Rule::Admin),
-    ("identity:revoke_grant", Rule::Admin),
-    ("identity:list_role_assignments", Rule::ReaderOrOwner),
-    ("identity:list_regions", Rule::Reader),
-    ("identity:get_region", Rule::Reader),
-    ("identity:create_region", Rule::Admin),
-    ("identity:delete_region", Rule::Admin),
-    ("identity:list_services", Rule::Reader),
-    ("identity:get_service", Rule::Reader),
-    ("identity:create_service", Rule::Admin),
-    ("identity:delete_service", Rule::Admin),
-    ("identity:list_endpoints", Rule::Reader),
-    ("identity:get_endpoint", Rule::Reader),
-    ("identity:create_endpoint", Rule::Admin),
-    ("identity:delete_endpoint", Rule::Admin),
-    ("identity:validate_token", Rule::ReaderOrOwner),
-    ("identity:revoke_token", Rule::ReaderOrOwner),
-    ("identity:list_system_grants_for_user", Rule::ReaderOrOwner),
-    ("identity:check_system_grant_for_user", Rule::ReaderOrOwner),
-    ("identity:create_system_grant_for_user", Rule::Admin),
-    ("identity:revoke_system_grant_for_user", Rule::Admin),
-    ("identity:list_groups", Rule::Reader),
-    ("identity:get_group", Rule::Reader),
-    ("identity:create_group", Rule::Admin),
-    ("identity:update_group", Rule::Admin),
-    ("identity:delete_group", Rule::Admin),
-    ("identity:list_users_in_group", Rule::Reader),
-    ("identity:check_user_in_group", Rule::Reader),
-    ("identity:add_user_to_group", Rule::Admin),
-    ("identity:remove_user_from_group", Rule::Admin),
-    ("identity:list_groups_for_user", Rule::ReaderOrOwner),
-    ("identity:ec2_create_credential", Rule::AdminOrOwner),
-    ("identity:ec2_list_credentials", Rule::ReaderOrOwner),
-    ("identity:ec2_get_credential", Rule::ReaderOrOwner),
-    ("identity:ec2_delete_credential", Rule::AdminOrOwner),
-    ("identity:list_credentials", Rule::ReaderOrOwner),
-    ("identity:get_credential", Rule::ReaderOrOwner),
-    ("identity:create_credential", Rule::AdminOrOwner),
-    ("identity:update_credential", Rule::AdminOrOwner),
-    ("identity:delete_credential", Rule::AdminOrOwner),
-    ("identity:create_application_credential", Rule::Owner),
-    ("identity:list_application_credentials", Rule::ReaderOrOwner),
-    ("identity:get_application_credential", Rule::ReaderOrOwner),
-    ("identity:delete_application_credential", Rule::AdminOrOwner),
+pub const RULES: &[(&str, &str)] = &[
+    ("identity:list_domains", READER),
+    ("identity:get_domain", READER_OR_OWNER),
+    ("identity:create_domain", ADMIN),
+    ("identity:list_projects", READER),
+    ("identity:get_project", READER_OR_OWNER),
+    ("identity:create_project", ADMIN),
+    ("identity:update_project", ADMIN),
+    ("identity:delete_project", ADMIN),
+    ("identity:list_users", READER),
+    ("identity:get_user", READER_OR_OWNER),
+    ("identity:list_user_projects", READER_OR_OWNER),
+    ("identity:create_user", ADMIN),
+    ("identity:update_user", ADMIN),
+    ("identity:delete_user", ADMIN),
+    ("identity:list_roles", READER),
+    ("identity:get_role", READER),
+    ("identity:create_role", ADMIN),
+    ("identity:delete_role", ADMIN),
+    ("identity:list_grants", READER),
+    ("identity:check_grant", READER),
+    ("identity:create_grant", ADMIN),
+    ("identity:revoke_grant", ADMIN),
+    ("identity:list_role_assignments", READER_OR_OWNER),
+    ("identity:list_regions", READER),
+    ("identity:get_region", READER),
+    ("identity:create_region", ADMIN),
+    ("identity:delete_region", ADMIN),
+    ("identity:list_services", READER),
+    ("identity:get_service", READER),
+    ("identity:create_service", ADMIN),
+    ("identity:delete_service", ADMIN),
+    ("identity:list_endpoints", READER),
+    ("identity:get_endpoint", READER),
+    ("identity:create_endpoint", ADMIN),
+    ("identity:delete_endpoint", ADMIN),
+    ("identity:validate_token", READER_OR_OWNER),
+    ("identity:revoke_token", READER_OR_OWNER),
+    ("identity:list_system_grants_for_user", READER_OR_OWNER),
+    ("identity:check_system_grant_for_user", READER_OR_OWNER),
+    ("identity:create_system_grant_for_user", ADMIN),
+    ("identity:revoke_system_grant_for_user", ADMIN),
+    ("identity:list_groups", READER),
+    ("identity:get_group", READER),
+    ("identity:create_group", ADMIN),
+    ("identity:update_group", ADMIN),
+    ("identity:delete_group", ADMIN),
+    ("identity:list_users_in_group", READER),
+    ("identity:check_user_in_group", READER),
+    ("identity:add_user_to_group", ADMIN),
+    ("identity:remove_user_from_group", ADMIN),
+    ("identity:list_groups_for_user", READER_OR_OWNER),
+    ("identity:ec2_create_credential", ADMIN_OR_OWNER),
+    ("identity:ec2_list_credentials", READER_OR_OWNER),
+    ("identity:ec2_get_credential", READER_OR_OWNER),
+    ("identity:ec2_delete_credential", ADMIN_OR_OWNER),
+    ("identity:list_credentials", READER_OR_OWNER),
+    ("identity:get_credential", READER_OR_OWNER),
+    ("identity:create_credential", ADMIN_OR_OWNER),
+    ("identity:update_credential", ADMIN_OR_OWNER),
+    ("identity:delete_credential", ADMIN_OR_OWNER),
+    ("identity:create_application_credential", OWNER),
+    ("identity:list_application_credentials", READER_OR_OWNER),
+    ("identity:get_application_credential", READER_OR_OWNER),
+    ("identity:delete_application_credential", ADMIN_OR_OWNER),
 ];
+
+/// The rules in force: the defaults above, overridden by the rules file
+/// given to `install`.
+static POLICY: RwLock<Option<Arc<Policy>>> = RwLock::new(None);
+
+fn defaults() -> Policy {
+    Policy::new(RULES, None).expect("the default rules parse")
+}
+
+/// Installs the defaults overridden by a rules file (`[identity]
+/// policy_file`, JSON `{"identity:action": "rule"}`).
+pub fn install(file: Option<&Path>) -> anyhow::Result<()> {
+    let policy = Policy::new(RULES, file)?;
+    *POLICY.write().expect("policy lock never poisoned") = Some(Arc::new(policy));
+    Ok(())
+}
 
 /// Whether `caller` may do `action`; `is_owner` says whether the target is
 /// the caller's own (user, project or token). Unknown actions are denied.
 pub fn allows(action: &str, caller: &Claims, is_owner: bool) -> bool {
-    let admin = caller.has_role("admin");
-    let reader = admin || caller.has_role("reader");
-    match RULES.iter().find(|(a, _)| *a == action).map(|(_, r)| *r) {
-        Some(Rule::Admin) => admin,
-        Some(Rule::Reader) => reader,
-        Some(Rule::ReaderOrOwner) => reader || is_owner,
-        Some(Rule::AdminOrOwner) => admin || is_owner,
-        Some(Rule::Owner) => is_owner,
-        None => false,
+    let current = POLICY.read().expect("policy lock never poisoned").clone();
+    match current {
+        Some(p) => p.allows(action, caller, is_owner),
+        None => defaults().allows(action, caller, is_owner),
     }
 }
 

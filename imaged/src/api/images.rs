@@ -166,7 +166,7 @@ fn build(caller: &Caller, body: &Map<String, Value>) -> Result<Image, Resp> {
     check_format("container_format", &container_format)?;
     let visibility = opt_string(body.get("visibility"))?.unwrap_or_else(|| "shared".into());
     check_visibility(&visibility)?;
-    if visibility == "public" && !caller.admin {
+    if visibility == "public" && !caller.may("publicize_image", true) {
         return Err(response::error(
             StatusCode::FORBIDDEN,
             "You are not authorized to complete publicize_image action.",
@@ -476,7 +476,7 @@ fn apply(caller: &Caller, image: &mut Image, op: &Value) -> Result<(), Resp> {
         "visibility" => {
             let v = opt_string(Some(&value))?.ok_or_else(|| bad("visibility cannot be removed"))?;
             check_visibility(&v)?;
-            if v == "public" && !caller.admin {
+            if v == "public" && !caller.may("publicize_image", image.owner == caller.project) {
                 return Err(response::error(
                     StatusCode::FORBIDDEN,
                     "You are not authorized to complete publicize_image action.",
@@ -544,6 +544,12 @@ pub async fn delete(service: &Service, caller: &Caller, id: &str) -> Resp {
             Ok(i) => i,
             Err(r) => return r,
         };
+        if !caller.may("delete_image", image.owner == caller.project) {
+            return response::error(
+                StatusCode::FORBIDDEN,
+                "You are not authorized to complete delete_image action.",
+            );
+        }
         if image.protected {
             return response::error(
                 StatusCode::FORBIDDEN,

@@ -38,6 +38,12 @@ pub async fn create(service: &Service, caller: &Caller, id: &str, req: Request<I
         Ok(i) => i,
         Err(r) => return r,
     };
+    if !caller.may("add_member", image.owner == caller.project) {
+        return response::error(
+            StatusCode::FORBIDDEN,
+            "You are not authorized to complete add_member action.",
+        );
+    }
     if image.visibility != "shared" {
         return response::error(
             StatusCode::FORBIDDEN,
@@ -144,7 +150,7 @@ pub async fn update(
 /// `DELETE .../members/{member}`: by the owner.
 pub async fn delete(service: &Service, caller: &Caller, id: &str, member: &str) -> Resp {
     match member_of(service, caller, id, member).await {
-        Ok((true, _)) if caller.can_write => {
+        Ok((true, _)) if caller.may("delete_member", true) => {
             match service.records.delete_member(id, member).await {
                 Ok(()) => response::empty(StatusCode::NO_CONTENT),
                 Err(e) => response::internal(e),

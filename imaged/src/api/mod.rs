@@ -13,6 +13,8 @@ mod versions;
 
 use std::sync::Arc;
 
+use common::policy::Policy;
+use common::token::Claims;
 use common::token_verifier::{CheckError, RemoteVerifier};
 use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
@@ -29,19 +31,42 @@ pub struct Service {
     pub verifier: Arc<RemoteVerifier>,
     pub segment_size: u64,
     pub max_image_size: u64,
+    pub policy: Arc<Policy>,
 }
 
-/// Who is calling, from their token.
+/// Who is calling, from their token, and what the policy lets them do.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub project: String,
-    /// `admin` on the project: sees and manages every image.
+    /// Glance's `context_is_admin`: sees and manages every image.
     pub admin: bool,
-    /// `admin` or `member`: may create and change images (a `reader` may not).
+    /// `add_image`: may create images (by default `admin` or `member`; a
+    /// `reader` may not).
     pub can_write: bool,
+    claims: Claims,
+    policy: Arc<Policy>,
 }
 
+/// The default rules (Glance's names), which `policy_file` may override.
+pub const DEFAULT_RULES: &[(&str, &str)] = &[
+    ("context_is_admin", "role:admin"),
+    ("add_image", "role:admin or role:member"),
+    ("modify_image", "role:admin or (role:member and owner)"),
+    ("delete_image", "rule:modify_image"),
+    ("publicize_image", "role:admin"),
+    ("deactivate", "role:admin"),
+    ("reactivate", "role:admin"),
+    ("add_member", "rule:modify_image"),
+    ("delete_member", "rule:modify_image"),
+];
+
 impl Caller {
+    /// Whether the policy allows `action`; `owner` says whether the image
+    /// belongs to the caller's project.
+    pub fn may(&self, action: &str, owner: bool) -> bool {
+        self.policy.allows(action, &self.claims, owner)
+    }
+
     /// Whether the caller may see `image` (given its membership, if any).
     pub fn can_see(&self, image: &Image, member: Option<&Member>) -> bool {
         self.admin
@@ -53,7 +78,7 @@ impl Caller {
 
     /// Whether the caller may change `image`.
     pub fn can_change(&self, image: &Image) -> bool {
-        self.can_write && (self.admin || image.owner == self.project)
+        self.may("modify_image", image.owner == self.project)
     }
 }
 
@@ -84,11 +109,13 @@ async fn caller(service: &Service, req: &Request<Incoming>) -> Result<Caller, Re
             "a project-scoped token is required",
         ));
     };
-    let admin = claims.has_role("admin");
+    let policy = service.policy.clone();
     Ok(Caller {
         project,
-        admin,
-        can_write: admin || claims.has_role("member"),
+        admin: policy.allows("context_is_admin", &claims, false),
+        can_write: policy.allows("add_image", &claims, false),
+        claims,
+        policy,
     })
 }
 
