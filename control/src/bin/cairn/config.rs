@@ -1,7 +1,10 @@
 //! The launcher's configuration: an optional TOML file with an `[objectd]`
-//! table (objectd's own format), an `[identity]` table (identity's) and a
-//! `[ring]` table for the first start, overridden by command-line flags.
+//! table (objectd's own format), an `[identity]` table (identity's), a
+//! `[blockd]` table (the volume service's addresses and segment storage)
+//! and a `[ring]` table for the first start, overridden by command-line
+//! flags.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -30,12 +33,41 @@ impl Default for RingSettings {
     }
 }
 
+/// The volume service of the all-in-one.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlockSettings {
+    /// Address of the volume API (Cinder v3).
+    pub api_bind: SocketAddr,
+    /// Address of the NBD server.
+    pub nbd_bind: SocketAddr,
+    /// Container of segment objects, in blockd's own account.
+    pub segment_container: String,
+    /// Storage policy of that container (the store's default if absent).
+    pub segment_policy: Option<String>,
+    /// Read cache size, in MiB.
+    pub cache_mib: u64,
+}
+
+impl Default for BlockSettings {
+    fn default() -> Self {
+        BlockSettings {
+            api_bind: blockd::config::default_api_bind(),
+            nbd_bind: SocketAddr::from(([127, 0, 0, 1], 10809)),
+            segment_container: blockd::config::default_container(),
+            segment_policy: None,
+            cache_mib: blockd::config::default_cache_mib(),
+        }
+    }
+}
+
 /// The launcher's config file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FileConfig {
     pub objectd: Option<objectd::FileConfig>,
     pub identity: control::identity::FileConfig,
+    pub blockd: BlockSettings,
     pub ring: RingSettings,
 }
 
@@ -44,6 +76,7 @@ pub struct UpConfig {
     pub data_dir: PathBuf,
     pub objectd: objectd::FileConfig,
     pub identity: control::identity::FileConfig,
+    pub blockd: BlockSettings,
     pub ring: RingSettings,
 }
 
@@ -67,6 +100,13 @@ pub fn load(args: &UpArgs) -> anyhow::Result<UpConfig> {
     if let Some(bind) = args.identity_bind {
         identity.bind = bind;
     }
+    let mut blockd = file.blockd;
+    if let Some(bind) = args.volume_bind {
+        blockd.api_bind = bind;
+    }
+    if let Some(bind) = args.nbd_bind {
+        blockd.nbd_bind = bind;
+    }
     let mut ring = file.ring;
     if let Some(p) = args.part_power {
         ring.part_power = p;
@@ -85,6 +125,7 @@ pub fn load(args: &UpArgs) -> anyhow::Result<UpConfig> {
         data_dir,
         objectd,
         identity,
+        blockd,
         ring,
     })
 }

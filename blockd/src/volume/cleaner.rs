@@ -1,0 +1,53 @@
+//! The segment cleaner: a mark phase over every extent map (volumes and
+//! snapshots, read from one consistent RocksDB view) finds the segments no
+//! map refers to; a segment found unreferenced by two passes in a row is
+//! deleted from the object store and forgotten. The second look gives
+//! reads planned just before an overwrite time to finish. Shared segments
+//! (snapshots, clones) stay as long as any map names them.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::store::Store;
+
+use super::segments::Segments;
+
+/// Remembers what the previous pass found unreferenced.
+#[derive(Default)]
+pub struct Cleaner {
+    unreferenced: HashSet<u64>,
+}
+
+impl Cleaner {
+    /// One pass; answers how many segments were deleted.
+    pub async fn sweep(&mut self, store: &Arc<Store>, segments: &Segments) -> anyhow::Result<usize> {
+        let s = store.clone();
+        let (all, used) = tokio::task::spawn_blocking(move || s.segment_usage()).await??;
+        let unreferenced: HashSet<u64> = all.into_iter().filter(|s| !used.contains(s)).collect();
+        let doomed: Vec<u64> = unreferenced
+            .intersection(&self.unreferenced)
+            .copied()
+            .collect();
+        let mut deleted = Vec::new();
+        for seg in &doomed {
+            match segments.store.delete(*seg).await {
+                Ok(()) => {
+                    segments.cache.forget(*seg);
+                    deleted.push(*seg);
+                }
+                Err(e) => tracing::warn!(segment = seg, "cannot delete segment: {e:#}"),
+            }
+        }
+        let s = store.clone();
+        let gone = deleted.clone();
+        tokio::task::spawn_blocking(move || s.forget_segments(&gone)).await??;
+        self.unreferenced = unreferenced
+            .into_iter()
+            .filter(|s| !deleted.contains(s))
+            .collect();
+        if !deleted.is_empty() {
+            tracing::info!(deleted = deleted.len(), "segment cleaner pass");
+        }
+        Ok(deleted.len())
+    }
+}
