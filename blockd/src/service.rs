@@ -29,6 +29,8 @@ const PACK_IDLE: Duration = Duration::from_secs(2);
 const PACK_TICK: Duration = Duration::from_millis(500);
 /// How often the cleaner runs.
 const CLEAN_INTERVAL: Duration = Duration::from_secs(30);
+/// How soon the cleaner looks again at segments it found unreferenced.
+const CLEAN_GRACE: Duration = Duration::from_secs(3);
 
 /// Where a new volume's contents come from.
 pub enum Source {
@@ -359,7 +361,8 @@ impl BlockService {
                 if let Err(e) = cleaner.sweep(&self.store, &self.segments).await {
                     tracing::warn!("segment cleaner failed: {e:#}");
                 }
-                next_clean = tokio::time::Instant::now() + CLEAN_INTERVAL;
+                let wait = if cleaner.has_candidates() { CLEAN_GRACE } else { CLEAN_INTERVAL };
+                next_clean = tokio::time::Instant::now() + wait;
             }
         }
         self.pack_due(Duration::ZERO).await;
@@ -379,12 +382,5 @@ impl BlockService {
                 tracing::warn!(volume = %d.id, "cannot pack journal: {e:#}");
             }
         }
-    }
-
-    /// Runs a cleaner pass now (twice, so unreferenced segments go).
-    pub async fn clean_now(&self) -> anyhow::Result<usize> {
-        let mut c = Cleaner::default();
-        c.sweep(&self.store, &self.segments).await?;
-        c.sweep(&self.store, &self.segments).await
     }
 }

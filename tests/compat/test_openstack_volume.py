@@ -297,3 +297,24 @@ def test_flushed_writes_survive_kill_9(cairn_factory, tmp_path):
     assert got[: 12 * MIB] == big_data
     assert got[20 * MIB: 21 * MIB] == small_data
     assert got[12 * MIB: 20 * MIB].count(0) == 8 * MIB
+
+    # The data went to segment objects in blockd's own account; deleting
+    # the volume lets the cleaner delete them.
+    segs = blockd_segments(server)
+    deadline = time.monotonic() + 30
+    while sum(o["bytes"] for o in segs.get_container("blockd-segments")[1]) < 13 * MIB:
+        assert time.monotonic() < deadline, "journal never packed into segments"
+        time.sleep(0.5)
+    c.detach(att)
+    c.call("DELETE", f"/volumes/{vol}", expect=202)
+    while segs.get_container("blockd-segments")[1]:
+        assert time.monotonic() < deadline + 30, "unreferenced segments were never deleted"
+        time.sleep(0.5)
+
+
+def blockd_segments(server):
+    """A swiftclient connection of the volume service's own account."""
+    text = (server.data_dir / "credentials.toml").read_text()
+    key = next(line.split("=", 1)[1].strip().strip('"') for line in text.splitlines()
+               if line.startswith("blockd_key"))
+    return server.connection("blockd:volumes", key)

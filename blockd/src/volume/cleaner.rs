@@ -19,6 +19,11 @@ pub struct Cleaner {
 }
 
 impl Cleaner {
+    /// Whether the last pass found segments to delete on the next one.
+    pub fn has_candidates(&self) -> bool {
+        !self.unreferenced.is_empty()
+    }
+
     /// One pass; answers how many segments were deleted.
     pub async fn sweep(&mut self, store: &Arc<Store>, segments: &Segments) -> anyhow::Result<usize> {
         let s = store.clone();
