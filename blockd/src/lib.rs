@@ -36,11 +36,7 @@ pub async fn run(
             .with_context(|| format!("open export {} at {}", e.name, e.path.display()))?;
         exports.insert(
             e.name,
-            nbd::Export {
-                device: Arc::new(device),
-                read_only: e.read_only,
-                description: e.description,
-            },
+            nbd::Export::new(Arc::new(device), e.read_only, e.description),
         );
     }
     match cfg.volumes {

@@ -120,11 +120,10 @@ impl BlockService {
             self.segments.clone(),
         );
         let (rt, wanted) = (Handle::current(), self.pack_wanted.clone());
-        let device = blocking(move || {
-            VolumeDevice::open(&id2, size, journals, store, segments, rt, wanted)
-        })
-        .await
-        .with_context(|| format!("open volume {id}"))?;
+        let device =
+            blocking(move || VolumeDevice::open(&id2, size, journals, store, segments, rt, wanted))
+                .await
+                .with_context(|| format!("open volume {id}"))?;
         let device = Arc::new(device);
         self.devices
             .lock()
@@ -145,11 +144,7 @@ impl BlockService {
     fn serve(&self, name: &str, device: &Arc<VolumeDevice>, read_only: bool, volume: &str) {
         self.exports.insert(
             name.to_string(),
-            Export {
-                device: device.clone(),
-                read_only,
-                description: format!("volume {volume}"),
-            },
+            Export::new(device.clone(), read_only, format!("volume {volume}")),
         );
     }
 
@@ -258,7 +253,10 @@ impl BlockService {
     // Snapshots.
 
     /// Freezes the volume's map as snapshot `snap` (available at once).
-    pub async fn create_snapshot(&self, mut snap: SnapshotRecord) -> anyhow::Result<SnapshotRecord> {
+    pub async fn create_snapshot(
+        &self,
+        mut snap: SnapshotRecord,
+    ) -> anyhow::Result<SnapshotRecord> {
         let _serial = self.changes.lock().await;
         let map = self.device(&snap.volume_id)?.frozen_map().await?;
         let (s, id) = (self.store.clone(), snap.id.clone());
@@ -361,7 +359,11 @@ impl BlockService {
                 if let Err(e) = cleaner.sweep(&self.store, &self.segments).await {
                     tracing::warn!("segment cleaner failed: {e:#}");
                 }
-                let wait = if cleaner.has_candidates() { CLEAN_GRACE } else { CLEAN_INTERVAL };
+                let wait = if cleaner.has_candidates() {
+                    CLEAN_GRACE
+                } else {
+                    CLEAN_INTERVAL
+                };
                 next_clean = tokio::time::Instant::now() + wait;
             }
         }

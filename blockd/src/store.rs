@@ -44,7 +44,9 @@ fn segment_key(segment: u64) -> Vec<u8> {
 }
 
 fn u64_at(b: &[u8], i: usize) -> Option<u64> {
-    Some(u64::from_be_bytes(b.get(i * 8..i * 8 + 8)?.try_into().ok()?))
+    Some(u64::from_be_bytes(
+        b.get(i * 8..i * 8 + 8)?.try_into().ok()?,
+    ))
 }
 
 impl Store {

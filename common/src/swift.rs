@@ -131,7 +131,12 @@ impl SwiftClient {
             .map(|p| vec![("X-Storage-Policy", p.to_string())])
             .unwrap_or_default();
         let a = self
-            .request(Method::PUT, &format!("/{container}"), &headers, Bytes::new())
+            .request(
+                Method::PUT,
+                &format!("/{container}"),
+                &headers,
+                Bytes::new(),
+            )
             .await?;
         anyhow::ensure!(
             a.status.is_success(),

@@ -193,7 +193,16 @@ def test_attach_round_trip_holes_and_revocation(cinder, tmp_path):
     # The export name is not listed, and it is refused after detach.
     listing = run(tool("nbdinfo"), "--list", uri.rsplit("/", 1)[0] + "/", check=False)
     assert uri.rsplit("/", 1)[1] not in listing.stdout.decode()
+    # A connection open at detach is cut off too.
+    live = subprocess.Popen([tool("qemu-io"), "-f", "raw", uri], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    live.stdin.write(b"read 0 512\n")
+    live.stdin.flush()
+    first = live.stdout.readline()
+    assert b"512/512 bytes at offset 0" in first, first
     cinder.detach(att)
+    out, _ = live.communicate(b"read 0 512\nquit\n", timeout=60)
+    assert b"read failed" in out, out
     r = run(tool("nbdinfo"), uri, check=False)
     assert r.returncode != 0, r.stdout
     assert cinder.call("GET", f"/volumes/{vol}", expect=200).json()["volume"]["status"] == "available"

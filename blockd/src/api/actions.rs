@@ -34,8 +34,9 @@ pub async fn run(service: &BlockService, caller: &Caller, call: &Call, id: &str)
     let readonly_volume = v.metadata.get("readonly").and_then(Value::as_str) == Some("True");
     match action.as_str() {
         "os-extend" => {
-            let new = size_of(arg.get("new_size"), "new_size")?
-                .ok_or_else(|| ApiError::BadRequest("Missing required element 'new_size'.".into()))?;
+            let new = size_of(arg.get("new_size"), "new_size")?.ok_or_else(|| {
+                ApiError::BadRequest("Missing required element 'new_size'.".into())
+            })?;
             let in_use_ok = v.status == "in-use" && call.at_least(3, 42);
             if v.status != "available" && !in_use_ok {
                 return Err(ApiError::BadRequest(format!(
@@ -65,16 +66,20 @@ pub async fn run(service: &BlockService, caller: &Caller, call: &Call, id: &str)
         }
         "os-update_readonly_flag" => {
             let mut v = v;
-            let ro = arg.get("readonly").and_then(Value::as_bool).ok_or_else(|| {
-                ApiError::BadRequest("readonly must be a boolean.".into())
-            })?;
-            v.metadata.insert("readonly".into(), json!(if ro { "True" } else { "False" }));
+            let ro = arg
+                .get("readonly")
+                .and_then(Value::as_bool)
+                .ok_or_else(|| ApiError::BadRequest("readonly must be a boolean.".into()))?;
+            v.metadata
+                .insert("readonly".into(), json!(if ro { "True" } else { "False" }));
             service.update_volume(&v).await?;
             Ok(Reply::empty(StatusCode::ACCEPTED))
         }
         "os-reset_status" => {
             if !caller.cloud_admin {
-                return Err(ApiError::Forbidden("Policy doesn't allow volume:reset_status.".into()));
+                return Err(ApiError::Forbidden(
+                    "Policy doesn't allow volume:reset_status.".into(),
+                ));
             }
             let mut v = v;
             if let Some(s) = arg.get("status").and_then(Value::as_str) {
@@ -109,9 +114,18 @@ pub async fn run(service: &BlockService, caller: &Caller, call: &Call, id: &str)
             ))
         }
         "os-attach" => {
-            let instance = arg.get("instance_uuid").and_then(Value::as_str).map(str::to_string);
-            let mountpoint = arg.get("mountpoint").and_then(Value::as_str).map(str::to_string);
-            let host = arg.get("host_name").and_then(Value::as_str).map(str::to_string);
+            let instance = arg
+                .get("instance_uuid")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let mountpoint = arg
+                .get("mountpoint")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let host = arg
+                .get("host_name")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             let ro = arg.get("mode").and_then(Value::as_str) == Some("ro");
             service
                 .change_attachments(&v.id, move |mut list| {
@@ -162,7 +176,10 @@ pub async fn run(service: &BlockService, caller: &Caller, call: &Call, id: &str)
             Ok(Reply::empty(StatusCode::ACCEPTED))
         }
         "os-detach" => {
-            let which = arg.get("attachment_id").and_then(Value::as_str).map(str::to_string);
+            let which = arg
+                .get("attachment_id")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             service
                 .change_attachments(&v.id, move |list| match which {
                     Some(w) => list.into_iter().filter(|a| a.id != w).collect(),
@@ -171,6 +188,8 @@ pub async fn run(service: &BlockService, caller: &Caller, call: &Call, id: &str)
                 .await?;
             Ok(Reply::empty(StatusCode::ACCEPTED))
         }
-        other => Err(ApiError::BadRequest(format!("There is no such action: {other}"))),
+        other => Err(ApiError::BadRequest(format!(
+            "There is no such action: {other}"
+        ))),
     }
 }

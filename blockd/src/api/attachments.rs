@@ -29,28 +29,41 @@ async fn find(
 
 pub async fn create(service: &BlockService, caller: &Caller, call: &Call) -> ApiResult {
     if !call.at_least(3, 27) {
-        return Err(ApiError::NotFound("The resource could not be found.".into()));
+        return Err(ApiError::NotFound(
+            "The resource could not be found.".into(),
+        ));
     }
     let m = call.member("attachment")?;
     let volume_id = m
         .get("volume_uuid")
         .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::BadRequest("Missing required element 'volume_uuid' in request body.".into()))?;
+        .ok_or_else(|| {
+            ApiError::BadRequest("Missing required element 'volume_uuid' in request body.".into())
+        })?;
     let v = find_volume(service, caller, volume_id).await?;
     let connector = m.get("connector").filter(|c| c.is_object());
     let mode = m
         .get("mode")
         .and_then(Value::as_str)
-        .or_else(|| connector.and_then(|c| c.get("mode")).and_then(Value::as_str))
+        .or_else(|| {
+            connector
+                .and_then(|c| c.get("mode"))
+                .and_then(Value::as_str)
+        })
         .unwrap_or("rw");
     if mode != "rw" && mode != "ro" {
-        return Err(ApiError::BadRequest(format!("Invalid attachment mode {mode}.")));
+        return Err(ApiError::BadRequest(format!(
+            "Invalid attachment mode {mode}."
+        )));
     }
     let readonly_volume = v.metadata.get("readonly").and_then(Value::as_str) == Some("True");
     let a = AttachmentRecord {
         id: new_uuid(),
         volume_id: v.id.clone(),
-        instance_uuid: m.get("instance_uuid").and_then(Value::as_str).map(str::to_string),
+        instance_uuid: m
+            .get("instance_uuid")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         host_name: connector
             .and_then(|c| c.get("host"))
             .and_then(Value::as_str)
@@ -59,7 +72,12 @@ pub async fn create(service: &BlockService, caller: &Caller, call: &Call) -> Api
             .and_then(|c| c.get("mountpoint"))
             .and_then(Value::as_str)
             .map(str::to_string),
-        status: if connector.is_some() { "attached" } else { "reserved" }.into(),
+        status: if connector.is_some() {
+            "attached"
+        } else {
+            "reserved"
+        }
+        .into(),
         read_only: mode == "ro" || readonly_volume,
         export_name: None,
         attached_at: connector.map(|_| now_text()),

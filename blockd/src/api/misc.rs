@@ -27,9 +27,14 @@ pub fn types() -> Reply {
 
 pub fn volume_type(id: &str) -> ApiResult {
     if id == render::DEFAULT_TYPE_ID || id == render::DEFAULT_TYPE || id == "default" {
-        return Ok(Reply::json(StatusCode::OK, json!({"volume_type": default_type()})));
+        return Ok(Reply::json(
+            StatusCode::OK,
+            json!({"volume_type": default_type()}),
+        ));
     }
-    Err(ApiError::NotFound(format!("Volume type {id} could not be found.")))
+    Err(ApiError::NotFound(format!(
+        "Volume type {id} could not be found."
+    )))
 }
 
 pub fn quota_defaults(project: &str) -> Reply {
@@ -53,12 +58,22 @@ async fn usage(service: &BlockService, project: &str) -> anyhow::Result<(u64, u6
     Ok((vols.len() as u64, gb, snaps.len() as u64))
 }
 
-pub async fn quotas(service: &BlockService, caller: &Caller, project: &str, call: &Call) -> ApiResult {
+pub async fn quotas(
+    service: &BlockService,
+    caller: &Caller,
+    project: &str,
+    call: &Call,
+) -> ApiResult {
     if project != caller.target && !caller.cloud_admin {
-        return Err(ApiError::Forbidden("Policy doesn't allow reading another project's quotas.".into()));
+        return Err(ApiError::Forbidden(
+            "Policy doesn't allow reading another project's quotas.".into(),
+        ));
     }
     let mut body = quota_defaults(project).body.expect("has a body");
-    if call.query("usage").is_some_and(|u| u.eq_ignore_ascii_case("true")) {
+    if call
+        .query("usage")
+        .is_some_and(|u| u.eq_ignore_ascii_case("true"))
+    {
         let (v, g, s) = usage(service, project).await?;
         let q = &mut body["quota_set"];
         let item = |limit: u64, used: u64| json!({"limit": limit, "in_use": used, "reserved": 0, "allocated": 0});

@@ -72,7 +72,9 @@ impl Call {
             .as_ref()
             .and_then(|b| b.get(key))
             .and_then(Value::as_object)
-            .ok_or_else(|| ApiError::BadRequest(format!("Missing required element '{key}' in request body.")))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!("Missing required element '{key}' in request body."))
+            })
     }
 
     pub fn at_least(&self, major: u32, minor: u32) -> bool {
@@ -226,13 +228,9 @@ async fn dispatch(service: &BlockService, caller: &Caller, call: &Call) -> ApiRe
         ("GET", ["volumes", id]) => volumes::show(service, caller, call, id).await,
         ("PUT", ["volumes", id]) => volumes::update(service, caller, call, id).await,
         ("DELETE", ["volumes", id]) => volumes::delete(service, caller, call, id).await,
-        ("POST", ["volumes", id, "action"]) => {
-            actions::run(service, caller, call, id).await
-        }
+        ("POST", ["volumes", id, "action"]) => actions::run(service, caller, call, id).await,
         ("GET", ["snapshots"]) => snapshots::list(service, caller, call, false).await,
-        ("GET", ["snapshots", "detail"]) => {
-            snapshots::list(service, caller, call, true).await
-        }
+        ("GET", ["snapshots", "detail"]) => snapshots::list(service, caller, call, true).await,
         ("POST", ["snapshots"]) => snapshots::create(service, caller, call).await,
         ("GET", ["snapshots", id]) => snapshots::show(service, caller, id).await,
         ("PUT", ["snapshots", id]) => snapshots::update(service, caller, call, id).await,
@@ -243,15 +241,15 @@ async fn dispatch(service: &BlockService, caller: &Caller, call: &Call) -> ApiRe
         }
         ("GET", ["attachments", id]) => attachments::show(service, caller, id).await,
         ("DELETE", ["attachments", id]) => attachments::delete(service, caller, id).await,
-        ("POST", ["attachments", id, "action"]) => {
-            attachments::complete(service, caller, id).await
-        }
+        ("POST", ["attachments", id, "action"]) => attachments::complete(service, caller, id).await,
         ("GET", ["types"]) => Ok(misc::types()),
         ("GET", ["types", id]) => misc::volume_type(id),
         ("GET", ["os-quota-sets", pid]) => misc::quotas(service, caller, pid, call).await,
         ("GET", ["os-quota-sets", pid, "defaults"]) => Ok(misc::quota_defaults(pid)),
         ("GET", ["limits"]) => misc::limits(service, caller).await,
         ("GET", ["os-availability-zone"]) => Ok(misc::zones()),
-        _ => Err(ApiError::NotFound("The resource could not be found.".into())),
+        _ => Err(ApiError::NotFound(
+            "The resource could not be found.".into(),
+        )),
     }
 }

@@ -6,11 +6,15 @@ use serde_json::{json, Value};
 
 use super::reply::{ApiError, ApiResult, Reply};
 use super::{misc, render, Call, Caller};
-use crate::records::{now_text, new_uuid, SnapshotRecord};
+use crate::records::{new_uuid, now_text, SnapshotRecord};
 use crate::service::BlockService;
 
 /// A snapshot of the caller's target project, or a 404.
-pub async fn find(service: &BlockService, caller: &Caller, id: &str) -> Result<SnapshotRecord, ApiError> {
+pub async fn find(
+    service: &BlockService,
+    caller: &Caller,
+    id: &str,
+) -> Result<SnapshotRecord, ApiError> {
     service
         .snapshot(id)
         .await?
@@ -33,20 +37,30 @@ pub async fn list(service: &BlockService, caller: &Caller, call: &Call, detail: 
     snaps.sort_by(|a, b| b.created_at.cmp(&a.created_at));
     let items: Vec<Value> = snaps
         .iter()
-        .map(|s| if detail { render::snapshot(s) } else { render::snapshot_brief(s) })
+        .map(|s| {
+            if detail {
+                render::snapshot(s)
+            } else {
+                render::snapshot_brief(s)
+            }
+        })
         .collect();
     Ok(Reply::json(StatusCode::OK, json!({ "snapshots": items })))
 }
 
 pub async fn show(service: &BlockService, caller: &Caller, id: &str) -> ApiResult {
     let s = find(service, caller, id).await?;
-    Ok(Reply::json(StatusCode::OK, json!({"snapshot": render::snapshot(&s)})))
+    Ok(Reply::json(
+        StatusCode::OK,
+        json!({"snapshot": render::snapshot(&s)}),
+    ))
 }
 
 pub async fn create(service: &BlockService, caller: &Caller, call: &Call) -> ApiResult {
     let m = call.member("snapshot")?;
-    let volume_id = text(m, "volume_id")
-        .ok_or_else(|| ApiError::BadRequest("Missing required element 'volume_id' in request body.".into()))?;
+    let volume_id = text(m, "volume_id").ok_or_else(|| {
+        ApiError::BadRequest("Missing required element 'volume_id' in request body.".into())
+    })?;
     let v = super::volumes::find(service, caller, &volume_id).await?;
     let force = match m.get("force") {
         Some(Value::Bool(b)) => *b,
@@ -71,13 +85,20 @@ pub async fn create(service: &BlockService, caller: &Caller, call: &Call) -> Api
         status: "creating".into(),
         created_at: now_text(),
         updated_at: None,
-        metadata: m.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default(),
+        metadata: m
+            .get("metadata")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
     };
     let mut answer = render::snapshot(&snap);
     service.create_snapshot(snap).await?;
     answer["status"] = json!("creating");
     answer["os-extended-snapshot-attributes:progress"] = json!("0%");
-    Ok(Reply::json(StatusCode::ACCEPTED, json!({ "snapshot": answer })))
+    Ok(Reply::json(
+        StatusCode::ACCEPTED,
+        json!({ "snapshot": answer }),
+    ))
 }
 
 pub async fn update(service: &BlockService, caller: &Caller, call: &Call, id: &str) -> ApiResult {
@@ -91,7 +112,10 @@ pub async fn update(service: &BlockService, caller: &Caller, call: &Call, id: &s
     }
     s.updated_at = Some(now_text());
     service.update_snapshot(&s).await?;
-    Ok(Reply::json(StatusCode::OK, json!({"snapshot": render::snapshot(&s)})))
+    Ok(Reply::json(
+        StatusCode::OK,
+        json!({"snapshot": render::snapshot(&s)}),
+    ))
 }
 
 pub async fn delete(service: &BlockService, caller: &Caller, id: &str) -> ApiResult {

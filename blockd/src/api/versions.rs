@@ -28,7 +28,10 @@ pub fn negotiate(header: Option<&str>) -> (u32, u32) {
     if v.eq_ignore_ascii_case("latest") {
         return MAX_VERSION;
     }
-    match v.split_once('.').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?))) {
+    match v
+        .split_once('.')
+        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+    {
         Some(asked) => asked.clamp(MIN_VERSION, MAX_VERSION),
         None => MIN_VERSION,
     }

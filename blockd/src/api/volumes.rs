@@ -12,7 +12,11 @@ use crate::records::{new_uuid, now_text, VolumeRecord};
 use crate::service::{BlockService, Source};
 
 /// A volume of the caller's target project, or a 404.
-pub async fn find(service: &BlockService, caller: &Caller, id: &str) -> Result<VolumeRecord, ApiError> {
+pub async fn find(
+    service: &BlockService,
+    caller: &Caller,
+    id: &str,
+) -> Result<VolumeRecord, ApiError> {
     service
         .volume(id)
         .await?
@@ -24,25 +28,40 @@ fn text(m: &serde_json::Map<String, Value>, key: &str) -> Result<Option<String>,
     match m.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(ApiError::BadRequest(format!("Invalid input for field/attribute {key}."))),
+        Some(_) => Err(ApiError::BadRequest(format!(
+            "Invalid input for field/attribute {key}."
+        ))),
     }
 }
 
-fn metadata(m: &serde_json::Map<String, Value>) -> Result<serde_json::Map<String, Value>, ApiError> {
+fn metadata(
+    m: &serde_json::Map<String, Value>,
+) -> Result<serde_json::Map<String, Value>, ApiError> {
     match m.get("metadata") {
         None | Some(Value::Null) => Ok(Default::default()),
         Some(Value::Object(o)) => Ok(o.clone()),
-        Some(_) => Err(ApiError::BadRequest("Invalid input for field/attribute metadata.".into())),
+        Some(_) => Err(ApiError::BadRequest(
+            "Invalid input for field/attribute metadata.".into(),
+        )),
     }
 }
 
 /// A positive size in GiB (a number or a numeric string).
 pub fn size_of(v: Option<&Value>, field: &str) -> Result<Option<u64>, ApiError> {
-    let bad = || ApiError::BadRequest(format!("Invalid input for field/attribute {field}. Value must be a positive integer."));
+    let bad = || {
+        ApiError::BadRequest(format!(
+            "Invalid input for field/attribute {field}. Value must be a positive integer."
+        ))
+    };
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n.as_u64().filter(|n| *n > 0).map(Some).ok_or_else(bad),
-        Some(Value::String(s)) => s.parse::<u64>().ok().filter(|n| *n > 0).map(Some).ok_or_else(bad),
+        Some(Value::String(s)) => s
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Some)
+            .ok_or_else(bad),
         Some(_) => Err(bad()),
     }
 }
@@ -58,14 +77,23 @@ pub async fn list(service: &BlockService, caller: &Caller, call: &Call, detail: 
     vols.sort_by(|a, b| b.created_at.cmp(&a.created_at));
     let items: Vec<Value> = vols
         .iter()
-        .map(|v| if detail { render::volume(v, &call.base) } else { render::volume_brief(v, &call.base) })
+        .map(|v| {
+            if detail {
+                render::volume(v, &call.base)
+            } else {
+                render::volume_brief(v, &call.base)
+            }
+        })
         .collect();
     Ok(Reply::json(StatusCode::OK, json!({ "volumes": items })))
 }
 
 pub async fn show(service: &BlockService, caller: &Caller, call: &Call, id: &str) -> ApiResult {
     let v = find(service, caller, id).await?;
-    Ok(Reply::json(StatusCode::OK, json!({"volume": render::volume(&v, &call.base)})))
+    Ok(Reply::json(
+        StatusCode::OK,
+        json!({"volume": render::volume(&v, &call.base)}),
+    ))
 }
 
 pub async fn create(service: &BlockService, caller: &Caller, call: &Call) -> ApiResult {
@@ -74,21 +102,33 @@ pub async fn create(service: &BlockService, caller: &Caller, call: &Call) -> Api
     let snapshot_id = text(m, "snapshot_id")?;
     let source_volid = text(m, "source_volid")?;
     if text(m, "imageRef")?.is_some() || text(m, "backup_id")?.is_some() {
-        return Err(ApiError::BadRequest("Creating a volume from an image or a backup is not supported.".into()));
+        return Err(ApiError::BadRequest(
+            "Creating a volume from an image or a backup is not supported.".into(),
+        ));
     }
     let volume_type = match text(m, "volume_type")? {
         None => render::DEFAULT_TYPE.to_string(),
-        Some(t) if t == render::DEFAULT_TYPE || t == render::DEFAULT_TYPE_ID => render::DEFAULT_TYPE.to_string(),
-        Some(t) => return Err(ApiError::NotFound(format!("Volume type {t} could not be found."))),
+        Some(t) if t == render::DEFAULT_TYPE || t == render::DEFAULT_TYPE_ID => {
+            render::DEFAULT_TYPE.to_string()
+        }
+        Some(t) => {
+            return Err(ApiError::NotFound(format!(
+                "Volume type {t} could not be found."
+            )))
+        }
     };
     let (source, least) = match (&snapshot_id, &source_volid) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::BadRequest("Give at most one of snapshot_id and source_volid.".into()))
+            return Err(ApiError::BadRequest(
+                "Give at most one of snapshot_id and source_volid.".into(),
+            ))
         }
         (Some(s), None) => {
             let snap = super::snapshots::find(service, caller, s).await?;
             if snap.status != "available" {
-                return Err(ApiError::BadRequest(format!("Snapshot {s} is not available.")));
+                return Err(ApiError::BadRequest(format!(
+                    "Snapshot {s} is not available."
+                )));
             }
             (Source::Snapshot(snap.id), snap.size)
         }
@@ -106,7 +146,11 @@ pub async fn create(service: &BlockService, caller: &Caller, call: &Call) -> Api
         }
         Some(s) => s,
         None if least > 0 => least,
-        None => return Err(ApiError::BadRequest("Missing required element 'size' in request body.".into())),
+        None => {
+            return Err(ApiError::BadRequest(
+                "Missing required element 'size' in request body.".into(),
+            ))
+        }
     };
     misc::check_volume_quota(service, &caller.target, size, true).await?;
     let record = VolumeRecord {
@@ -130,7 +174,10 @@ pub async fn create(service: &BlockService, caller: &Caller, call: &Call) -> Api
     service.create_volume(record, source).await?;
     // The answer shows the volume as it was accepted, as Cinder does.
     answer["status"] = json!("creating");
-    Ok(Reply::json(StatusCode::ACCEPTED, json!({ "volume": answer })))
+    Ok(Reply::json(
+        StatusCode::ACCEPTED,
+        json!({ "volume": answer }),
+    ))
 }
 
 pub async fn update(service: &BlockService, caller: &Caller, call: &Call, id: &str) -> ApiResult {
@@ -147,7 +194,10 @@ pub async fn update(service: &BlockService, caller: &Caller, call: &Call, id: &s
     }
     v.updated_at = Some(now_text());
     service.update_volume(&v).await?;
-    Ok(Reply::json(StatusCode::OK, json!({"volume": render::volume(&v, &call.base)})))
+    Ok(Reply::json(
+        StatusCode::OK,
+        json!({"volume": render::volume(&v, &call.base)}),
+    ))
 }
 
 fn truthy(v: Option<&str>) -> bool {

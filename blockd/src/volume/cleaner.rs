@@ -25,7 +25,11 @@ impl Cleaner {
     }
 
     /// One pass; answers how many segments were deleted.
-    pub async fn sweep(&mut self, store: &Arc<Store>, segments: &Segments) -> anyhow::Result<usize> {
+    pub async fn sweep(
+        &mut self,
+        store: &Arc<Store>,
+        segments: &Segments,
+    ) -> anyhow::Result<usize> {
         let s = store.clone();
         let (all, used) = tokio::task::spawn_blocking(move || s.segment_usage()).await??;
         let unreferenced: HashSet<u64> = all.into_iter().filter(|s| !used.contains(s)).collect();

@@ -113,10 +113,7 @@ impl SegmentStore for MemSegments {
     }
 
     fn delete(&self, segment: u64) -> BoxFuture<'_, anyhow::Result<()>> {
-        self.objects
-            .lock()
-            .expect("segments lock")
-            .remove(&segment);
+        self.objects.lock().expect("segments lock").remove(&segment);
         Box::pin(async { Ok(()) })
     }
 }
