@@ -29,6 +29,9 @@ const PACK_IDLE: Duration = Duration::from_secs(2);
 const PACK_TICK: Duration = Duration::from_millis(500);
 /// How often the cleaner runs.
 const CLEAN_INTERVAL: Duration = Duration::from_secs(30);
+/// Longest wait for the last pack at shutdown (what is left stays in
+/// the journal for the next start).
+const FINAL_PACK: Duration = Duration::from_secs(5);
 /// How soon the cleaner looks again at segments it found unreferenced.
 const CLEAN_GRACE: Duration = Duration::from_secs(3);
 
@@ -237,7 +240,7 @@ impl BlockService {
         }
         let device = self.devices.lock().expect("devices lock").remove(id);
         if let Some(d) = device {
-            d.close();
+            d.close().await;
             blocking(move || Ok(d.remove_journal()?)).await?;
         }
         let (s, id2) = (self.store.clone(), id.to_string());
@@ -367,7 +370,12 @@ impl BlockService {
                 next_clean = tokio::time::Instant::now() + wait;
             }
         }
-        self.pack_due(Duration::ZERO).await;
+        if tokio::time::timeout(FINAL_PACK, self.pack_due(Duration::ZERO))
+            .await
+            .is_err()
+        {
+            tracing::info!("journals left unpacked at shutdown; they replay at the next start");
+        }
     }
 
     async fn pack_due(&self, idle: Duration) {

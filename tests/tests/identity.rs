@@ -428,7 +428,8 @@ async fn restart_keeps_identity() {
         .flat_map(|s| s["endpoints"].as_array().expect("endpoints"))
         .filter_map(|e| e["url"].as_str())
         .collect();
-    assert_eq!(ids.len(), 6, "{ids:?}");
+    // identity, object-store, volumev3 and block-storage, three interfaces each.
+    assert_eq!(ids.len(), 12, "{ids:?}");
     assert!(
         ids.iter()
             .any(|u| u.starts_with(&format!("http://{addr}/v3"))),

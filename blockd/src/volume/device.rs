@@ -144,9 +144,11 @@ impl VolumeDevice {
         self.size.store(size, Ordering::SeqCst);
     }
 
-    /// Stops serving: later calls fail.
-    pub fn close(&self) {
+    /// Stops serving: later calls fail, and once this returns no pack
+    /// is running or will commit.
+    pub async fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
+        let _no_pack_in_flight = self.pack_lock.lock().await;
     }
 
     /// Removes the journal files (the volume is deleted).
@@ -332,7 +334,13 @@ impl VolumeDevice {
 
     /// Packs everything written so far and answers a copy of the extent map.
     pub async fn frozen_map(self: &Arc<Self>) -> anyhow::Result<RangeMap<Located>> {
-        while self.pack().await? {}
+        // The first pack may be of an overlay sealed earlier; the second
+        // then takes what was written since.
+        for _ in 0..2 {
+            if !self.pack().await? {
+                break;
+            }
+        }
         let st = self.state.read().expect("volume lock");
         let mut copy = RangeMap::new();
         for (s, l, v) in st.map.iter() {
