@@ -60,3 +60,60 @@ impl Cleaner {
         Ok(deleted.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::volume::extent::Located;
+    use crate::volume::rangemap::RangeMap;
+    use crate::volume::segments::{MemSegments, SegmentStore};
+    use bytes::Bytes;
+
+    #[tokio::test]
+    async fn deletes_only_segments_no_map_names_after_two_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let mem = Arc::new(MemSegments::default());
+        let segments = Segments::new(mem.clone(), 1 << 20);
+        let mut map = RangeMap::new();
+        for seg in [1u64, 2] {
+            mem.put(seg, Bytes::from_static(b"x")).await.unwrap();
+            map.insert(
+                seg * 10,
+                1,
+                Located {
+                    segment: seg,
+                    offset: 0,
+                },
+            );
+            store.commit_pack("vol", &mut map, Some(seg), seg).unwrap();
+        }
+        // A snapshot shares segment 1 only.
+        let mut snap = RangeMap::new();
+        snap.load(
+            10,
+            1,
+            Located {
+                segment: 1,
+                offset: 0,
+            },
+        );
+        store.save_map("snap", &snap).unwrap();
+        let mut cleaner = Cleaner::default();
+        assert_eq!(cleaner.sweep(&store, &segments).await.unwrap(), 0);
+        store.delete_map("vol").unwrap();
+        assert_eq!(
+            cleaner.sweep(&store, &segments).await.unwrap(),
+            0,
+            "first look"
+        );
+        assert!(cleaner.has_candidates());
+        assert_eq!(cleaner.sweep(&store, &segments).await.unwrap(), 1);
+        let left: Vec<u64> = mem.objects.lock().unwrap().keys().copied().collect();
+        assert_eq!(left, vec![1], "the snapshot's segment stays");
+        store.delete_map("snap").unwrap();
+        cleaner.sweep(&store, &segments).await.unwrap();
+        cleaner.sweep(&store, &segments).await.unwrap();
+        assert!(mem.objects.lock().unwrap().is_empty());
+    }
+}

@@ -190,6 +190,41 @@ mod tests {
         assert!(m.is_empty());
     }
 
+    proptest::proptest! {
+        /// Any sequence of inserts and removes answers what a byte-by-byte
+        /// model answers, and lookups cover exactly the range asked.
+        #[test]
+        fn matches_a_byte_model(ops in proptest::collection::vec((0u64..200, 1u64..60, proptest::bool::ANY), 1..40)) {
+            let mut m = RangeMap::new();
+            let mut model: Vec<Option<u64>> = vec![None; 300];
+            for (i, (start, len, insert)) in ops.into_iter().enumerate() {
+                let base = (i as u64 + 1) * 1000;
+                if insert {
+                    m.insert(start, len, base);
+                    for b in start..start + len {
+                        model[b as usize] = Some(base + b - start);
+                    }
+                } else {
+                    m.remove(start, len);
+                    for b in start..start + len {
+                        model[b as usize] = None;
+                    }
+                }
+            }
+            let stretches = m.lookup(0, 300);
+            let mut at = 0;
+            for s in stretches {
+                proptest::prop_assert_eq!(s.start, at);
+                for b in 0..s.len {
+                    let want = model[(s.start + b) as usize];
+                    proptest::prop_assert_eq!(s.value.map(|v| v + b), want);
+                }
+                at += s.len;
+            }
+            proptest::prop_assert_eq!(at, 300);
+        }
+    }
+
     #[test]
     fn lookup_inside_one_entry() {
         let mut m = RangeMap::new();
