@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
-/// Size of a cached piece of a segment.
-pub const PIECE: u64 = 256 * 1024;
+/// Size of a cached piece of a segment (a miss reads whole pieces).
+pub const PIECE: u64 = 64 * 1024;
 
 type Key = (u64, u64);
 

@@ -132,25 +132,51 @@ impl Segments {
         }
     }
 
-    /// Copies `buf.len()` bytes of `segment` from `offset` into `buf`.
+    /// Copies `buf.len()` bytes of `segment` from `offset` into `buf`:
+    /// cached pieces from memory, each run of missing pieces with one
+    /// ranged GET.
     pub async fn read(&self, segment: u64, offset: u64, buf: &mut [u8]) -> anyhow::Result<()> {
-        let mut done = 0usize;
-        while done < buf.len() {
-            let at = offset + done as u64;
-            let index = at / PIECE;
-            let piece = match self.cache.get(segment, index) {
-                Some(p) => p,
-                None => {
-                    let p = self.store.get(segment, index * PIECE, PIECE).await?;
-                    self.cache.insert(segment, index, p.clone());
-                    p
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let first = offset / PIECE;
+        let last = (offset + buf.len() as u64 - 1) / PIECE;
+        let mut pieces: Vec<Option<Bytes>> =
+            (first..=last).map(|i| self.cache.get(segment, i)).collect();
+        let mut i = 0;
+        while i < pieces.len() {
+            if pieces[i].is_some() {
+                i += 1;
+                continue;
+            }
+            let mut j = i;
+            while j < pieces.len() && pieces[j].is_none() {
+                j += 1;
+            }
+            let start = (first + i as u64) * PIECE;
+            let data = self
+                .store
+                .get(segment, start, (j - i) as u64 * PIECE)
+                .await?;
+            for (k, piece) in pieces.iter_mut().enumerate().take(j).skip(i) {
+                let lo = (k - i) * PIECE as usize;
+                if lo >= data.len() {
+                    break;
                 }
+                let p = data.slice(lo..(lo + PIECE as usize).min(data.len()));
+                self.cache.insert(segment, first + k as u64, p.clone());
+                *piece = Some(p);
+            }
+            i = j;
+        }
+        let mut done = 0usize;
+        for (k, piece) in pieces.iter().enumerate() {
+            let piece_start = (first + k as u64) * PIECE;
+            let within = (offset + done as u64 - piece_start) as usize;
+            let piece = piece.as_ref().filter(|p| within < p.len());
+            let Some(piece) = piece else {
+                anyhow::bail!("segment {segment} is shorter than its extents");
             };
-            let within = (at - index * PIECE) as usize;
-            anyhow::ensure!(
-                within < piece.len(),
-                "segment {segment} is shorter than its extents"
-            );
             let n = (piece.len() - within).min(buf.len() - done);
             buf[done..done + n].copy_from_slice(&piece[within..within + n]);
             done += n;

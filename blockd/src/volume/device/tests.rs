@@ -146,3 +146,22 @@ async fn a_frozen_map_keeps_old_bytes_for_a_clone() {
     assert_eq!(read(&c, 0, 4096).await, vec![7u8; 4096]);
     assert_eq!(read(&d, 0, 4096).await, vec![8u8; 4096]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segment_reads_across_cached_and_missing_pieces() {
+    let f = Fixture::new();
+    let d = f.open("v3");
+    let data: Vec<u8> = (0..600 * 1024u32).map(|i| (i * 7 % 251) as u8).collect();
+    write(&d, 4096, data.clone()).await;
+    d.pack().await.unwrap();
+    // A small read caches one piece in the middle; larger reads then mix
+    // cached pieces and runs of missing ones.
+    assert_eq!(read(&d, 4096 + 200_000, 10).await, data[200_000..200_010]);
+    for (at, len) in [(0usize, 600 * 1024), (70_000, 300_000), (131_071, 2)] {
+        assert_eq!(
+            read(&d, 4096 + at as u64, len).await,
+            data[at..at + len],
+            "{at}+{len}"
+        );
+    }
+}
