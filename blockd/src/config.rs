@@ -1,4 +1,6 @@
-//! blockd's configuration: the `[blockd]` table of a TOML file.
+//! blockd's configuration: the `[blockd]` table of a TOML file. Exports of
+//! local files are always possible; `[blockd.volumes]` adds the volume API
+//! and volumes stored in the object store.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,9 @@ pub struct Config {
     /// Devices served, each under its export name.
     #[serde(default)]
     pub exports: Vec<ExportConfig>,
+    /// The volume service, if this blockd runs one.
+    #[serde(default)]
+    pub volumes: Option<VolumesConfig>,
 }
 
 /// One export kept in a sparse local file.
@@ -32,8 +37,50 @@ pub struct ExportConfig {
     pub description: String,
 }
 
+/// The volume service: its API, local state and where segments go.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumesConfig {
+    /// Address of the volume API (Cinder's port is 8776).
+    #[serde(default = "default_api_bind")]
+    pub api_bind: SocketAddr,
+    /// Journals and metadata live here.
+    pub data_dir: PathBuf,
+    /// Identity, whose tokens the API accepts (`http://host:5000`).
+    pub identity_url: String,
+    /// The object store's v1.0 auth URL (`http://host:8080/auth/v1.0`).
+    pub object_auth_url: String,
+    /// The service user (`account:user`) and key segments are stored as.
+    pub object_user: String,
+    pub object_key: String,
+    /// Container of the segment objects.
+    #[serde(default = "default_container")]
+    pub segment_container: String,
+    /// Storage policy of that container (the store's default if absent).
+    #[serde(default)]
+    pub segment_policy: Option<String>,
+    /// Read cache size, in MiB.
+    #[serde(default = "default_cache_mib")]
+    pub cache_mib: u64,
+}
+
 fn default_bind() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 10809))
+}
+
+/// The default address of the volume API.
+pub fn default_api_bind() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8776))
+}
+
+/// The default container of segment objects.
+pub fn default_container() -> String {
+    "blockd-segments".into()
+}
+
+/// The default read cache size (MiB).
+pub fn default_cache_mib() -> u64 {
+    256
 }
 
 impl Config {

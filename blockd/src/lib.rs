@@ -1,12 +1,19 @@
 //! blockd: block volumes exported over NBD. `nbd/` is the protocol server
 //! (handshake, transmission, the export registry); `device.rs` is what an
 //! export serves (`BlockDevice`, and `FileDevice`, a sparse local file);
-//! `config.rs` and `run` start the server from a TOML file. The volume API
-//! and the data path in the object store build on these.
+//! `volume/` is the log-structured data path (journal, extent map,
+//! segments in the object store); `store.rs` keeps metadata in RocksDB;
+//! `service.rs` is the volume service's core and `api/` its Cinder v3 API;
+//! `config.rs` and `run` start it all from a TOML file.
 
+pub mod api;
 pub mod config;
 pub mod device;
 pub mod nbd;
+pub mod records;
+pub mod service;
+pub mod store;
+pub mod volume;
 
 use std::sync::Arc;
 
@@ -14,9 +21,10 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Config, ExportConfig};
+pub use config::{Config, ExportConfig, VolumesConfig};
 
-/// Opens the configured exports and serves NBD on `listener` until `shutdown`.
+/// Opens the configured exports (and the volume service, if configured)
+/// and serves NBD on `listener` until `shutdown`.
 pub async fn run(
     cfg: Config,
     listener: TcpListener,
@@ -28,13 +36,63 @@ pub async fn run(
             .with_context(|| format!("open export {} at {}", e.name, e.path.display()))?;
         exports.insert(
             e.name,
-            nbd::Export {
-                device: Arc::new(device),
-                read_only: e.read_only,
-                description: e.description,
-            },
+            nbd::Export::new(Arc::new(device), e.read_only, e.description),
         );
     }
-    nbd::serve(listener, exports, shutdown).await;
+    match cfg.volumes {
+        Some(v) => {
+            let api = TcpListener::bind(v.api_bind)
+                .await
+                .with_context(|| format!("bind volume API {}", v.api_bind))?;
+            tracing::info!(addr = %api.local_addr()?, "volume API listening");
+            run_volumes(v, api, listener, exports, shutdown).await
+        }
+        None => {
+            nbd::serve(listener, exports, shutdown).await;
+            Ok(())
+        }
+    }
+}
+
+/// Runs the volume service: the API on `api`, NBD on `nbd` (serving
+/// `exports` and attached volumes), and the packer and cleaner, until
+/// `shutdown`. Nothing is asked of the object store before it is needed.
+pub async fn run_volumes(
+    cfg: VolumesConfig,
+    api: TcpListener,
+    nbd: TcpListener,
+    exports: Arc<nbd::Exports>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let client =
+        common::swift::SwiftClient::new(&cfg.object_auth_url, &cfg.object_user, &cfg.object_key);
+    let segments = Arc::new(volume::segments::SwiftSegments::new(
+        client,
+        cfg.segment_container.clone(),
+        cfg.segment_policy.clone(),
+    ));
+    let service = service::BlockService::open(
+        cfg.data_dir.clone(),
+        segments,
+        (cfg.cache_mib as usize) << 20,
+        exports.clone(),
+        nbd.local_addr()?,
+    )
+    .await
+    .context("open the volume service")?;
+    let verifier = common::token_verifier::RemoteVerifier::new(&cfg.identity_url)?;
+    let refresh = tokio::spawn(verifier.clone().refresh_loop(shutdown.clone()));
+    let background = tokio::spawn(service.clone().run_background(shutdown.clone()));
+    let nbd_task = tokio::spawn(nbd::serve(nbd, exports, shutdown.clone()));
+    let state = Arc::new(api::VolumeApi { service, verifier });
+    common::http::serve(
+        api,
+        move |req| api::handle(state.clone(), req),
+        shutdown.clone(),
+    )
+    .await;
+    nbd_task.await.context("NBD server task")?;
+    background.await.context("volume background task")?;
+    refresh.await.context("token refresh task")?;
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! signals, the HTTP accept loop (`http`), the `openrc` file format, and
 //! what services need from identity: token verification (`token`,
 //! `token_verifier`), EC2 credential lookups (`ec2`) and the HTTP client
-//! both use (`identity_http`).
+//! both use (`identity_http`), and `swift`, the Swift API client services
+//! store their data with.
 
 pub mod ec2;
 pub mod http;
@@ -10,6 +11,7 @@ pub mod identity_http;
 pub mod openrc;
 pub mod policy;
 pub mod shutdown;
+pub mod swift;
 pub mod telemetry;
 pub mod token;
 pub mod token_verifier;

@@ -214,6 +214,10 @@ impl Appliance {
             .arg("--identity-bind")
             .arg("127.0.0.1:0")
             .arg("--image-bind")
+            .arg("127.0.0.1:0")
+            .arg("--volume-bind")
+            .arg("127.0.0.1:0")
+            .arg("--nbd-bind")
             .arg("127.0.0.1:0");
         if let Some(c) = &self.config {
             cmd.arg("--config").arg(c);

@@ -428,8 +428,9 @@ async fn restart_keeps_identity() {
         .flat_map(|s| s["endpoints"].as_array().expect("endpoints"))
         .filter_map(|e| e["url"].as_str())
         .collect();
-    // identity, object-store and image, each public, internal and admin.
-    assert_eq!(ids.len(), 9, "{ids:?}");
+    // identity, object-store, image, volumev3 and block-storage, three
+    // interfaces each.
+    assert_eq!(ids.len(), 15, "{ids:?}");
     assert!(
         ids.iter().any(|u| u.ends_with("/image")),
         "the image service is in the catalog: {ids:?}"

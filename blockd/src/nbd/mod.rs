@@ -3,7 +3,8 @@
 //! pipelined requests answered out of order, simple or structured replies,
 //! `base:allocation` block status. Every export name is looked up in
 //! `Exports`; `NBD_OPT_LIST` reveals none of them, as export names are
-//! capabilities.
+//! capabilities, and removing a name also ends the connections opened
+//! with it.
 
 pub mod handshake;
 pub mod proto;
@@ -25,6 +26,20 @@ pub struct Export {
     pub device: Arc<dyn BlockDevice>,
     pub read_only: bool,
     pub description: String,
+    /// Cancelled when the name is removed: open connections end too.
+    pub revoked: CancellationToken,
+}
+
+impl Export {
+    /// An export of `device`.
+    pub fn new(device: Arc<dyn BlockDevice>, read_only: bool, description: String) -> Export {
+        Export {
+            device,
+            read_only,
+            description,
+            revoked: CancellationToken::new(),
+        }
+    }
 }
 
 /// The exports a server answers for, by name.
@@ -41,12 +56,17 @@ impl Exports {
             .insert(name, export);
     }
 
-    /// Stops serving a name to new connections.
+    /// Stops serving a name, to new connections and to those open.
     pub fn remove(&self, name: &str) -> Option<Export> {
-        self.by_name
+        let gone = self
+            .by_name
             .write()
             .expect("exports lock never poisoned")
-            .remove(name)
+            .remove(name);
+        if let Some(e) = &gone {
+            e.revoked.cancel();
+        }
+        gone
     }
 
     pub fn get(&self, name: &str) -> Option<Export> {

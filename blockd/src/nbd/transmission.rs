@@ -65,10 +65,12 @@ where
     let session = Arc::new(session);
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let tracker = TaskTracker::new();
+    let revoked = session.export.revoked.clone();
     let result = loop {
         let mut hdr = [0u8; 28];
         let read = tokio::select! {
             _ = shutdown.cancelled() => break Ok(()),
+            _ = revoked.cancelled() => break Err(io::Error::other("export revoked")),
             read = r.read_exact(&mut hdr) => read,
         };
         match read {

@@ -1,8 +1,10 @@
 //! The launcher's configuration: an optional TOML file with an `[objectd]`
 //! table (objectd's own format), an `[identity]` table (identity's), an
-//! `[imaged]` table (the image service's) and a `[ring]` table for the
+//! `[imaged]` table (the image service's), a `[blockd]` table (the volume
+//! service's addresses and segment storage) and a `[ring]` table for the
 //! first start, overridden by command-line flags.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -31,6 +33,34 @@ impl Default for RingSettings {
     }
 }
 
+/// The volume service of the all-in-one.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlockSettings {
+    /// Address of the volume API (Cinder v3).
+    pub api_bind: SocketAddr,
+    /// Address of the NBD server.
+    pub nbd_bind: SocketAddr,
+    /// Container of segment objects, in blockd's own account.
+    pub segment_container: String,
+    /// Storage policy of that container (the store's default if absent).
+    pub segment_policy: Option<String>,
+    /// Read cache size, in MiB.
+    pub cache_mib: u64,
+}
+
+impl Default for BlockSettings {
+    fn default() -> Self {
+        BlockSettings {
+            api_bind: blockd::config::default_api_bind(),
+            nbd_bind: SocketAddr::from(([127, 0, 0, 1], 10809)),
+            segment_container: blockd::config::default_container(),
+            segment_policy: None,
+            cache_mib: blockd::config::default_cache_mib(),
+        }
+    }
+}
+
 /// The launcher's config file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -38,6 +68,7 @@ pub struct FileConfig {
     pub objectd: Option<objectd::FileConfig>,
     pub identity: control::identity::FileConfig,
     pub imaged: Option<imaged::Config>,
+    pub blockd: BlockSettings,
     pub ring: RingSettings,
 }
 
@@ -49,6 +80,7 @@ pub struct UpConfig {
     /// The image service; its addresses of identity and the object store,
     /// its data directory and its object-store login are set by `cairn up`.
     pub imaged: imaged::Config,
+    pub blockd: BlockSettings,
     pub ring: RingSettings,
 }
 
@@ -76,6 +108,13 @@ pub fn load(args: &UpArgs) -> anyhow::Result<UpConfig> {
     if let Some(bind) = args.image_bind {
         imaged.bind = bind;
     }
+    let mut blockd = file.blockd;
+    if let Some(bind) = args.volume_bind {
+        blockd.api_bind = bind;
+    }
+    if let Some(bind) = args.nbd_bind {
+        blockd.nbd_bind = bind;
+    }
     let mut ring = file.ring;
     if let Some(p) = args.part_power {
         ring.part_power = p;
@@ -95,6 +134,7 @@ pub fn load(args: &UpArgs) -> anyhow::Result<UpConfig> {
         objectd,
         identity,
         imaged,
+        blockd,
         ring,
     })
 }

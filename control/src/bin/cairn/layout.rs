@@ -1,8 +1,9 @@
 //! The data directory of the all-in-one: `devices/d0..dN` (object devices),
-//! `rings/object.ring`, `identity/` (identity's database) and
-//! `credentials.toml` (the admin's Swift key, S3 key pair and identity
-//! password, and the secret objectd presents to identity; generated on
-//! first start and kept, mode 0600).
+//! `rings/object.ring`, `identity/` (identity's database), `blockd/`
+//! (volume journals and metadata) and `credentials.toml` (the admin's
+//! Swift key, S3 key pair and identity password, the secret objectd
+//! presents to identity and the volume service's object store key;
+//! generated on first start and kept, mode 0600).
 
 use std::io::Write;
 use std::path::Path;
@@ -41,7 +42,15 @@ pub struct Credentials {
     /// older files on start).
     #[serde(default)]
     pub image_key: String,
+    /// The key of the volume service's object store user (added to older
+    /// files on start).
+    #[serde(default)]
+    pub blockd_key: String,
 }
+
+/// The object store account and user the volume service stores segments as.
+pub const BLOCKD_ACCOUNT: &str = "blockd";
+pub const BLOCKD_USER: &str = "volumes";
 
 /// Loads the admin credentials, generating them on first start (and the S3
 /// key pair on the first start that lacks one).
@@ -55,6 +64,7 @@ pub fn credentials(dir: &Path) -> anyhow::Result<Credentials> {
             && !creds.os_password.is_empty()
             && !creds.service_secret.is_empty()
             && !creds.image_key.is_empty()
+            && !creds.blockd_key.is_empty()
         {
             return Ok(creds);
         }
@@ -69,6 +79,7 @@ pub fn credentials(dir: &Path) -> anyhow::Result<Credentials> {
             os_password: String::new(),
             service_secret: String::new(),
             image_key: String::new(),
+            blockd_key: String::new(),
         }
     };
     if creds.image_key.is_empty() {
@@ -83,6 +94,9 @@ pub fn credentials(dir: &Path) -> anyhow::Result<Credentials> {
     }
     if creds.service_secret.is_empty() {
         creds.service_secret = hex::encode(rand::random::<[u8; 24]>());
+    }
+    if creds.blockd_key.is_empty() {
+        creds.blockd_key = hex::encode(rand::random::<[u8; 24]>());
     }
     let tmp = dir.join("credentials.toml.tmp");
     let mut f = crate::openrc::open_private(&tmp)?;
@@ -192,6 +206,14 @@ pub fn object_config(
         account: IMAGE_ACCOUNT.into(),
         user: IMAGE_ACCOUNT.into(),
         key: creds.image_key.clone(),
+        groups: vec![".admin".into()],
+    });
+    file.users
+        .retain(|u| !(u.account == BLOCKD_ACCOUNT && u.user == BLOCKD_USER));
+    file.users.push(UserConfig {
+        account: BLOCKD_ACCOUNT.into(),
+        user: BLOCKD_USER.into(),
+        key: creds.blockd_key.clone(),
         groups: vec![".admin".into()],
     });
     file.s3_keys.retain(|k| k.access_key != creds.s3_access_key);

@@ -1,7 +1,9 @@
 //! `cairn up --data-dir DIR`: the all-in-one launcher. It lays out the data
 //! directory on first start (devices, ring, admin credentials), starts every
-//! service (object store, identity, images) in this process on 127.0.0.1 (the
-//! object store accepting identity's tokens and EC2 keys), writes
+//! service (object store, identity, images, volumes with their NBD
+//! server) in this process on 127.0.0.1 (the object store accepting
+//! identity's tokens and EC2 keys; the image and volume services storing
+//! their bytes in the object store as their own users), writes
 //! `DIR/openrc` and `DIR/clouds.yaml` once they answer,
 //! logs `ready`, and stops cleanly on SIGINT or SIGTERM.
 
@@ -47,6 +49,12 @@ pub struct UpArgs {
     /// Address of the image service (Glance v2); port 0 picks a free one.
     #[arg(long)]
     pub image_bind: Option<std::net::SocketAddr>,
+    /// Address of the volume API (Cinder v3); port 0 picks a free one.
+    #[arg(long)]
+    pub volume_bind: Option<std::net::SocketAddr>,
+    /// Address of the NBD server; port 0 picks a free one.
+    #[arg(long)]
+    pub nbd_bind: Option<std::net::SocketAddr>,
     /// Ring partition power (first start only).
     #[arg(long)]
     pub part_power: Option<u32>,
@@ -101,8 +109,36 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("bind image service {}", cfg.imaged.bind))?;
     let image_addr = image_listener.local_addr()?;
-    let identity = start_identity(&cfg, &creds, identity_addr, object_addr, image_addr).await?;
+    let volume_listener = tokio::net::TcpListener::bind(cfg.blockd.api_bind)
+        .await
+        .with_context(|| format!("bind volume API {}", cfg.blockd.api_bind))?;
+    let volume_addr = volume_listener.local_addr()?;
+    let nbd_listener = tokio::net::TcpListener::bind(cfg.blockd.nbd_bind)
+        .await
+        .with_context(|| format!("bind NBD {}", cfg.blockd.nbd_bind))?;
+    info!(addr = %nbd_listener.local_addr()?, "NBD server listening");
+    let identity = start_identity(
+        &cfg,
+        &creds,
+        identity_addr,
+        object_addr,
+        image_addr,
+        volume_addr,
+    )
+    .await?;
     info!(addr = %identity_addr, "identity service listening");
+    info!(addr = %volume_addr, "volume service listening");
+    let volumes_cfg = blockd::VolumesConfig {
+        api_bind: volume_addr,
+        data_dir: cfg.data_dir.join("blockd"),
+        identity_url: format!("http://{identity_addr}"),
+        object_auth_url: format!("http://{object_addr}/auth/v1.0"),
+        object_user: format!("{}:{}", layout::BLOCKD_ACCOUNT, layout::BLOCKD_USER),
+        object_key: creds.blockd_key.clone(),
+        segment_container: cfg.blockd.segment_container.clone(),
+        segment_policy: cfg.blockd.segment_policy.clone(),
+        cache_mib: cfg.blockd.cache_mib,
+    };
     let mut object = tokio::spawn(objectd::run(object_cfg, listeners, shutdown.clone()));
     let image_cfg = layout::image_config(&cfg, &creds, identity_addr, object_addr);
     info!(addr = %image_addr, "image service listening");
@@ -112,11 +148,19 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         identity,
         shutdown.clone(),
     ));
+    let mut volume_task = tokio::spawn(blockd::run_volumes(
+        volumes_cfg,
+        volume_listener,
+        nbd_listener,
+        std::sync::Arc::new(blockd::nbd::Exports::default()),
+        shutdown.clone(),
+    ));
     tokio::select! {
         answered = async {
             openrc::wait_until_answering(object_addr).await?;
             openrc::wait_until_answering(identity_addr).await?;
-            openrc::wait_until_answering(image_addr).await
+            openrc::wait_until_answering(image_addr).await?;
+            openrc::wait_until_answering(volume_addr).await
         } => {
             answered?;
             openrc::write(&cfg.data_dir, object_addr, identity_addr, &creds)?;
@@ -136,22 +180,30 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             ended.context("image service task")??;
             anyhow::bail!("image service stopped unexpectedly");
         }
+        ended = &mut volume_task => {
+            shutdown.cancel();
+            ended.context("volume service task")??;
+            anyhow::bail!("volume service stopped unexpectedly");
+        }
     }
     let result = object.await.context("object service task")?;
     identity_task.await.context("identity service task")?;
     image_task.await.context("image service task")??;
+    volume_task.await.context("volume service task")??;
     info!("stopped");
     result
 }
 
 /// Opens identity on `DATA_DIR/identity` and bootstraps the admin and the
-/// catalog (identity and the object store at this start's addresses).
+/// catalog (identity, the object store and the volume service at this
+/// start's addresses).
 async fn start_identity(
     cfg: &config::UpConfig,
     creds: &layout::Credentials,
     identity_addr: std::net::SocketAddr,
     object_addr: std::net::SocketAddr,
     image_addr: std::net::SocketAddr,
+    volume_addr: std::net::SocketAddr,
 ) -> anyhow::Result<std::sync::Arc<control::identity::Identity>> {
     use control::identity::{bootstrap, Identity};
     let base_url = format!("http://{identity_addr}/v3");
@@ -179,6 +231,16 @@ async fn start_identity(
                 kind: "image".into(),
                 name: "glance".into(),
                 url: format!("http://{image_addr}/image"),
+            },
+            bootstrap::CatalogEntry {
+                kind: "volumev3".into(),
+                name: "cinderv3".into(),
+                url: format!("http://{volume_addr}/volume/v3/%(project_id)s"),
+            },
+            bootstrap::CatalogEntry {
+                kind: "block-storage".into(),
+                name: "cinder".into(),
+                url: format!("http://{volume_addr}/volume/v3/%(project_id)s"),
             },
         ],
         admin_ec2: Some(control::identity::credentials::Ec2Keys {

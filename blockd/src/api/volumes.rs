@@ -1,0 +1,234 @@
+//! `/volumes`: list (brief or detail, `?name=` and `?status=` filters),
+//! create (empty, from a snapshot or from another volume: 202), show,
+//! update (name, description, metadata) and delete (202; refused while
+//! attached or while snapshots exist, unless `cascade`).
+
+use http::StatusCode;
+use serde_json::{json, Value};
+
+use super::reply::{ApiError, ApiResult, Reply};
+use super::{misc, render, Call, Caller};
+use crate::records::{new_uuid, now_text, VolumeRecord};
+use crate::service::{BlockService, Source};
+
+/// A volume of the caller's target project, or a 404.
+pub async fn find(
+    service: &BlockService,
+    caller: &Caller,
+    id: &str,
+) -> Result<VolumeRecord, ApiError> {
+    service
+        .volume(id)
+        .await?
+        .filter(|v| v.project_id == caller.target)
+        .ok_or_else(|| ApiError::NotFound(format!("Volume {id} could not be found.")))
+}
+
+fn text(m: &serde_json::Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::BadRequest(format!(
+            "Invalid input for field/attribute {key}."
+        ))),
+    }
+}
+
+fn metadata(
+    m: &serde_json::Map<String, Value>,
+) -> Result<serde_json::Map<String, Value>, ApiError> {
+    match m.get("metadata") {
+        None | Some(Value::Null) => Ok(Default::default()),
+        Some(Value::Object(o)) => Ok(o.clone()),
+        Some(_) => Err(ApiError::BadRequest(
+            "Invalid input for field/attribute metadata.".into(),
+        )),
+    }
+}
+
+/// A positive size in GiB (a number or a numeric string).
+pub fn size_of(v: Option<&Value>, field: &str) -> Result<Option<u64>, ApiError> {
+    let bad = || {
+        ApiError::BadRequest(format!(
+            "Invalid input for field/attribute {field}. Value must be a positive integer."
+        ))
+    };
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_u64().filter(|n| *n > 0).map(Some).ok_or_else(bad),
+        Some(Value::String(s)) => s
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Some)
+            .ok_or_else(bad),
+        Some(_) => Err(bad()),
+    }
+}
+
+pub async fn list(service: &BlockService, caller: &Caller, call: &Call, detail: bool) -> ApiResult {
+    let mut vols = service.volumes(Some(&caller.target)).await?;
+    if let Some(name) = call.query("name") {
+        vols.retain(|v| v.name.as_deref() == Some(name));
+    }
+    if let Some(status) = call.query("status") {
+        vols.retain(|v| v.status == status);
+    }
+    vols.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    let items: Vec<Value> = vols
+        .iter()
+        .map(|v| {
+            if detail {
+                render::volume(v, &call.base)
+            } else {
+                render::volume_brief(v, &call.base)
+            }
+        })
+        .collect();
+    Ok(Reply::json(StatusCode::OK, json!({ "volumes": items })))
+}
+
+pub async fn show(service: &BlockService, caller: &Caller, call: &Call, id: &str) -> ApiResult {
+    let v = find(service, caller, id).await?;
+    Ok(Reply::json(
+        StatusCode::OK,
+        json!({"volume": render::volume(&v, &call.base)}),
+    ))
+}
+
+pub async fn create(service: &BlockService, caller: &Caller, call: &Call) -> ApiResult {
+    let m = call.member("volume")?;
+    let mut size = size_of(m.get("size"), "size")?;
+    let snapshot_id = text(m, "snapshot_id")?;
+    let source_volid = text(m, "source_volid")?;
+    if text(m, "imageRef")?.is_some() || text(m, "backup_id")?.is_some() {
+        return Err(ApiError::BadRequest(
+            "Creating a volume from an image or a backup is not supported.".into(),
+        ));
+    }
+    let volume_type = match text(m, "volume_type")? {
+        None => render::DEFAULT_TYPE.to_string(),
+        Some(t) if t == render::DEFAULT_TYPE || t == render::DEFAULT_TYPE_ID => {
+            render::DEFAULT_TYPE.to_string()
+        }
+        Some(t) => {
+            return Err(ApiError::NotFound(format!(
+                "Volume type {t} could not be found."
+            )))
+        }
+    };
+    let (source, least) = match (&snapshot_id, &source_volid) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "Give at most one of snapshot_id and source_volid.".into(),
+            ))
+        }
+        (Some(s), None) => {
+            let snap = super::snapshots::find(service, caller, s).await?;
+            if snap.status != "available" {
+                return Err(ApiError::BadRequest(format!(
+                    "Snapshot {s} is not available."
+                )));
+            }
+            (Source::Snapshot(snap.id), snap.size)
+        }
+        (None, Some(id)) => {
+            let src = find(service, caller, id).await?;
+            (Source::Volume(src.id.clone()), src.size)
+        }
+        (None, None) => (Source::Empty, 0),
+    };
+    let size = match size.take() {
+        Some(s) if s < least => {
+            return Err(ApiError::BadRequest(format!(
+                "Volume size {s}GB cannot be smaller than the source size {least}GB."
+            )))
+        }
+        Some(s) => s,
+        None if least > 0 => least,
+        None => {
+            return Err(ApiError::BadRequest(
+                "Missing required element 'size' in request body.".into(),
+            ))
+        }
+    };
+    misc::check_volume_quota(service, &caller.target, size, true).await?;
+    let record = VolumeRecord {
+        id: new_uuid(),
+        project_id: caller.target.clone(),
+        user_id: caller.user_id.clone(),
+        name: text(m, "name")?,
+        description: text(m, "description")?,
+        size,
+        status: "creating".into(),
+        volume_type,
+        snapshot_id,
+        source_volid,
+        created_at: now_text(),
+        updated_at: None,
+        metadata: metadata(m)?,
+        bootable: false,
+        attachments: Vec::new(),
+    };
+    let mut answer = render::volume(&record, &call.base);
+    service.create_volume(record, source).await?;
+    // The answer shows the volume as it was accepted, as Cinder does.
+    answer["status"] = json!("creating");
+    Ok(Reply::json(
+        StatusCode::ACCEPTED,
+        json!({ "volume": answer }),
+    ))
+}
+
+pub async fn update(service: &BlockService, caller: &Caller, call: &Call, id: &str) -> ApiResult {
+    let m = call.member("volume")?;
+    let mut v = find(service, caller, id).await?;
+    if m.contains_key("name") || m.contains_key("display_name") {
+        v.name = text(m, "name")?.or(text(m, "display_name")?);
+    }
+    if m.contains_key("description") {
+        v.description = text(m, "description")?;
+    }
+    if m.contains_key("metadata") {
+        v.metadata = metadata(m)?;
+    }
+    v.updated_at = Some(now_text());
+    service.update_volume(&v).await?;
+    Ok(Reply::json(
+        StatusCode::OK,
+        json!({"volume": render::volume(&v, &call.base)}),
+    ))
+}
+
+fn truthy(v: Option<&str>) -> bool {
+    v.is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+pub async fn delete(service: &BlockService, caller: &Caller, call: &Call, id: &str) -> ApiResult {
+    let v = find(service, caller, id).await?;
+    if !v.attachments.is_empty() {
+        return Err(ApiError::BadRequest(format!(
+            "Invalid volume: Volume status must be available or error or error_restoring or error_extending or error_managing and must not be migrating, attached, belong to a group, have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer. Volume {id} is {}.",
+            v.status
+        )));
+    }
+    let snaps: Vec<_> = service
+        .snapshots(Some(&caller.target))
+        .await?
+        .into_iter()
+        .filter(|s| s.volume_id == v.id)
+        .collect();
+    if !snaps.is_empty() {
+        if !truthy(call.query("cascade")) {
+            return Err(ApiError::BadRequest(format!(
+                "Invalid volume: Volume {id} has {} dependent snapshots.",
+                snaps.len()
+            )));
+        }
+        for s in snaps {
+            service.delete_snapshot(&s.id).await?;
+        }
+    }
+    service.delete_volume(&v.id).await?;
+    Ok(Reply::empty(StatusCode::ACCEPTED))
+}

@@ -1,0 +1,396 @@
+//! `BlockService`: volumes, snapshots and attachments without HTTP. It
+//! keeps the records, opens every volume's device at start (replaying
+//! journals), serves attached volumes as NBD exports under unguessable
+//! names, and runs the packer and the cleaner in the background. Record
+//! changes are serialized by one lock; RocksDB and file work runs on
+//! blocking threads.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::runtime::Handle;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::nbd::{Export, Exports};
+use crate::records::{AttachmentRecord, SnapshotRecord, VolumeRecord};
+use crate::store::Store;
+use crate::volume::cleaner::Cleaner;
+use crate::volume::segments::{SegmentStore, Segments};
+use crate::volume::VolumeDevice;
+
+/// Idle time after which a partly filled journal is packed anyway.
+const PACK_IDLE: Duration = Duration::from_secs(2);
+/// How often the packer looks at the volumes.
+const PACK_TICK: Duration = Duration::from_millis(500);
+/// How often the cleaner runs.
+const CLEAN_INTERVAL: Duration = Duration::from_secs(30);
+/// Longest wait for the last pack at shutdown (what is left stays in
+/// the journal for the next start).
+const FINAL_PACK: Duration = Duration::from_secs(5);
+/// How soon the cleaner looks again at segments it found unreferenced.
+const CLEAN_GRACE: Duration = Duration::from_secs(3);
+
+/// Where a new volume's contents come from.
+pub enum Source {
+    Empty,
+    Snapshot(String),
+    Volume(String),
+}
+
+/// The volume service's core.
+pub struct BlockService {
+    store: Arc<Store>,
+    segments: Arc<Segments>,
+    journals: PathBuf,
+    devices: Mutex<HashMap<String, Arc<VolumeDevice>>>,
+    exports: Arc<Exports>,
+    nbd_addr: SocketAddr,
+    pack_wanted: Arc<Notify>,
+    clean_wanted: Arc<Notify>,
+    /// Serializes record changes.
+    changes: tokio::sync::Mutex<()>,
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+fn volume_key(id: &str) -> String {
+    format!("v/{id}")
+}
+
+fn snapshot_key(id: &str) -> String {
+    format!("n/{id}")
+}
+
+/// A fresh export name: 128 random bits.
+fn export_name() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+impl BlockService {
+    /// Opens the service on `dir` (RocksDB in `meta/`, journals in
+    /// `journals/`), serving exports through `exports` at `nbd_addr`.
+    pub async fn open(
+        dir: PathBuf,
+        segment_store: Arc<dyn SegmentStore>,
+        cache_bytes: usize,
+        exports: Arc<Exports>,
+        nbd_addr: SocketAddr,
+    ) -> anyhow::Result<Arc<BlockService>> {
+        let meta = dir.join("meta");
+        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        let store = Arc::new(blocking(move || Store::open(&meta)).await?);
+        let service = Arc::new(BlockService {
+            store,
+            segments: Arc::new(Segments::new(segment_store, cache_bytes)),
+            journals: dir.join("journals"),
+            devices: Mutex::new(HashMap::new()),
+            exports,
+            nbd_addr,
+            pack_wanted: Arc::new(Notify::new()),
+            clean_wanted: Arc::new(Notify::new()),
+            changes: tokio::sync::Mutex::new(()),
+        });
+        for v in service.volumes(None).await? {
+            let device = service.open_device(&v.id, v.bytes()).await?;
+            for a in &v.attachments {
+                if let Some(name) = &a.export_name {
+                    service.serve(name, &device, a.read_only, &v.id);
+                }
+            }
+        }
+        Ok(service)
+    }
+
+    /// The NBD server's address (what connection info names).
+    pub fn nbd_addr(&self) -> SocketAddr {
+        self.nbd_addr
+    }
+
+    async fn open_device(&self, id: &str, size: u64) -> anyhow::Result<Arc<VolumeDevice>> {
+        let (id2, journals, store, segments) = (
+            id.to_string(),
+            self.journals.clone(),
+            self.store.clone(),
+            self.segments.clone(),
+        );
+        let (rt, wanted) = (Handle::current(), self.pack_wanted.clone());
+        let device =
+            blocking(move || VolumeDevice::open(&id2, size, journals, store, segments, rt, wanted))
+                .await
+                .with_context(|| format!("open volume {id}"))?;
+        let device = Arc::new(device);
+        self.devices
+            .lock()
+            .expect("devices lock")
+            .insert(id.to_string(), device.clone());
+        Ok(device)
+    }
+
+    fn device(&self, id: &str) -> anyhow::Result<Arc<VolumeDevice>> {
+        self.devices
+            .lock()
+            .expect("devices lock")
+            .get(id)
+            .cloned()
+            .with_context(|| format!("volume {id} has no device"))
+    }
+
+    fn serve(&self, name: &str, device: &Arc<VolumeDevice>, read_only: bool, volume: &str) {
+        self.exports.insert(
+            name.to_string(),
+            Export::new(device.clone(), read_only, format!("volume {volume}")),
+        );
+    }
+
+    // Records.
+
+    pub async fn volume(&self, id: &str) -> anyhow::Result<Option<VolumeRecord>> {
+        let (s, k) = (self.store.clone(), volume_key(id));
+        blocking(move || s.get_json(&k)).await
+    }
+
+    /// Every volume, or those of `project`.
+    pub async fn volumes(&self, project: Option<&str>) -> anyhow::Result<Vec<VolumeRecord>> {
+        let s = self.store.clone();
+        let mut all: Vec<VolumeRecord> = blocking(move || s.scan_json("v/")).await?;
+        all.retain(|v| project.is_none_or(|p| v.project_id == p));
+        Ok(all)
+    }
+
+    async fn put_volume(&self, v: &VolumeRecord) -> anyhow::Result<()> {
+        let (s, k, v) = (self.store.clone(), volume_key(&v.id), v.clone());
+        blocking(move || s.put_json(&k, &v)).await
+    }
+
+    pub async fn snapshot(&self, id: &str) -> anyhow::Result<Option<SnapshotRecord>> {
+        let (s, k) = (self.store.clone(), snapshot_key(id));
+        blocking(move || s.get_json(&k)).await
+    }
+
+    pub async fn snapshots(&self, project: Option<&str>) -> anyhow::Result<Vec<SnapshotRecord>> {
+        let s = self.store.clone();
+        let mut all: Vec<SnapshotRecord> = blocking(move || s.scan_json("n/")).await?;
+        all.retain(|v| project.is_none_or(|p| v.project_id == p));
+        Ok(all)
+    }
+
+    // Volumes.
+
+    /// Creates a volume (its map copied from `source`); it is available at once.
+    pub async fn create_volume(
+        &self,
+        mut v: VolumeRecord,
+        source: Source,
+    ) -> anyhow::Result<VolumeRecord> {
+        let _serial = self.changes.lock().await;
+        let map = match &source {
+            Source::Empty => None,
+            Source::Snapshot(id) => {
+                let (s, id) = (self.store.clone(), id.clone());
+                Some(blocking(move || s.load_map(&id)).await?)
+            }
+            Source::Volume(id) => Some(self.device(id)?.frozen_map().await?),
+        };
+        if let Some(map) = map {
+            let (s, id) = (self.store.clone(), v.id.clone());
+            blocking(move || s.save_map(&id, &map)).await?;
+        }
+        self.open_device(&v.id, v.bytes()).await?;
+        v.status = "available".into();
+        self.put_volume(&v).await?;
+        Ok(v)
+    }
+
+    /// Saves changed fields of a volume (name, description, metadata).
+    pub async fn update_volume(&self, v: &VolumeRecord) -> anyhow::Result<()> {
+        let _serial = self.changes.lock().await;
+        self.put_volume(v).await
+    }
+
+    /// Grows a volume to `size` GiB.
+    pub async fn extend_volume(&self, id: &str, size: u64) -> anyhow::Result<()> {
+        let _serial = self.changes.lock().await;
+        let mut v = self.volume(id).await?.context("no such volume")?;
+        v.size = size;
+        v.updated_at = Some(crate::records::now_text());
+        self.device(id)?.resize(v.bytes());
+        self.put_volume(&v).await
+    }
+
+    /// Deletes a volume: its exports, device, journal and map; the
+    /// cleaner then deletes segments nothing else shares.
+    pub async fn delete_volume(&self, id: &str) -> anyhow::Result<()> {
+        let _serial = self.changes.lock().await;
+        let Some(v) = self.volume(id).await? else {
+            return Ok(());
+        };
+        for a in &v.attachments {
+            if let Some(name) = &a.export_name {
+                self.exports.remove(name);
+            }
+        }
+        let device = self.devices.lock().expect("devices lock").remove(id);
+        if let Some(d) = device {
+            d.close().await;
+            blocking(move || Ok(d.remove_journal()?)).await?;
+        }
+        let (s, id2) = (self.store.clone(), id.to_string());
+        blocking(move || {
+            s.delete_map(&id2)?;
+            s.delete(&volume_key(&id2))
+        })
+        .await?;
+        self.clean_wanted.notify_one();
+        Ok(())
+    }
+
+    // Snapshots.
+
+    /// Freezes the volume's map as snapshot `snap` (available at once).
+    pub async fn create_snapshot(
+        &self,
+        mut snap: SnapshotRecord,
+    ) -> anyhow::Result<SnapshotRecord> {
+        let _serial = self.changes.lock().await;
+        let map = self.device(&snap.volume_id)?.frozen_map().await?;
+        let (s, id) = (self.store.clone(), snap.id.clone());
+        blocking(move || s.save_map(&id, &map)).await?;
+        snap.status = "available".into();
+        let (s, k, v) = (self.store.clone(), snapshot_key(&snap.id), snap.clone());
+        blocking(move || s.put_json(&k, &v)).await?;
+        Ok(snap)
+    }
+
+    pub async fn update_snapshot(&self, snap: &SnapshotRecord) -> anyhow::Result<()> {
+        let _serial = self.changes.lock().await;
+        let (s, k, v) = (self.store.clone(), snapshot_key(&snap.id), snap.clone());
+        blocking(move || s.put_json(&k, &v)).await
+    }
+
+    pub async fn delete_snapshot(&self, id: &str) -> anyhow::Result<()> {
+        let _serial = self.changes.lock().await;
+        let (s, id) = (self.store.clone(), id.to_string());
+        blocking(move || {
+            s.delete_map(&id)?;
+            s.delete(&snapshot_key(&id))
+        })
+        .await?;
+        self.clean_wanted.notify_one();
+        Ok(())
+    }
+
+    // Attachments.
+
+    /// Adds an attachment to a volume, serving a new export for it when
+    /// `connect`; answers the attachment.
+    pub async fn attach(
+        &self,
+        volume_id: &str,
+        mut a: AttachmentRecord,
+        connect: bool,
+    ) -> anyhow::Result<AttachmentRecord> {
+        let _serial = self.changes.lock().await;
+        let mut v = self.volume(volume_id).await?.context("no such volume")?;
+        if connect {
+            let name = export_name();
+            self.serve(&name, &self.device(volume_id)?, a.read_only, volume_id);
+            a.export_name = Some(name);
+        }
+        v.attachments.retain(|x| x.id != a.id);
+        v.attachments.push(a.clone());
+        v.status = if v.in_use() { "in-use" } else { "available" }.into();
+        v.updated_at = Some(crate::records::now_text());
+        self.put_volume(&v).await?;
+        Ok(a)
+    }
+
+    /// Changes attachments of a volume with `change` (which answers the
+    /// ones to keep); revokes the exports of those dropped or disconnected.
+    pub async fn change_attachments(
+        &self,
+        volume_id: &str,
+        change: impl FnOnce(Vec<AttachmentRecord>) -> Vec<AttachmentRecord>,
+    ) -> anyhow::Result<VolumeRecord> {
+        let _serial = self.changes.lock().await;
+        let mut v = self.volume(volume_id).await?.context("no such volume")?;
+        let before: Vec<String> = v
+            .attachments
+            .iter()
+            .filter_map(|a| a.export_name.clone())
+            .collect();
+        v.attachments = change(std::mem::take(&mut v.attachments));
+        for name in before {
+            if !v
+                .attachments
+                .iter()
+                .any(|a| a.export_name.as_deref() == Some(&name))
+            {
+                self.exports.remove(&name);
+            }
+        }
+        v.status = if v.in_use() { "in-use" } else { "available" }.into();
+        v.updated_at = Some(crate::records::now_text());
+        self.put_volume(&v).await?;
+        Ok(v)
+    }
+
+    // Background work.
+
+    /// Packs journals and cleans segments until `shutdown`, then packs
+    /// what is left.
+    pub async fn run_background(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut cleaner = Cleaner::default();
+        let mut next_clean = tokio::time::Instant::now() + CLEAN_INTERVAL;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.pack_wanted.notified() => {}
+                _ = self.clean_wanted.notified() => next_clean = tokio::time::Instant::now(),
+                _ = tokio::time::sleep(PACK_TICK) => {}
+            }
+            self.pack_due(PACK_IDLE).await;
+            if tokio::time::Instant::now() >= next_clean {
+                if let Err(e) = cleaner.sweep(&self.store, &self.segments).await {
+                    tracing::warn!("segment cleaner failed: {e:#}");
+                }
+                let wait = if cleaner.has_candidates() {
+                    CLEAN_GRACE
+                } else {
+                    CLEAN_INTERVAL
+                };
+                next_clean = tokio::time::Instant::now() + wait;
+            }
+        }
+        if tokio::time::timeout(FINAL_PACK, self.pack_due(Duration::ZERO))
+            .await
+            .is_err()
+        {
+            tracing::info!("journals left unpacked at shutdown; they replay at the next start");
+        }
+    }
+
+    async fn pack_due(&self, idle: Duration) {
+        let devices: Vec<Arc<VolumeDevice>> = self
+            .devices
+            .lock()
+            .expect("devices lock")
+            .values()
+            .filter(|d| d.wants_pack(idle))
+            .cloned()
+            .collect();
+        for d in devices {
+            if let Err(e) = d.pack().await {
+                tracing::warn!(volume = %d.id, "cannot pack journal: {e:#}");
+            }
+        }
+    }
+}

@@ -1,0 +1,424 @@
+//! `VolumeDevice`: a log-structured volume served as a `BlockDevice`.
+//! Writes append to the journal and land in the in-memory overlay; FLUSH
+//! and FUA make the journal durable (fdatasync). `pack` seals the overlay
+//! (the journal moves to a new generation), writes its data as one
+//! immutable segment object, folds it into the extent map, commits the
+//! map to RocksDB and deletes the sealed journal files. Reads resolve
+//! through the overlay, then the sealed overlay, then the extent map
+//! (segment pieces through the read cache); anything unmapped is a hole.
+//!
+//! Device calls block (they run on blocking threads); segment I/O inside
+//! them runs on the runtime through its `Handle`. `pack` is async and
+//! does its file and RocksDB work with `spawn_blocking`.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tokio::runtime::Handle;
+use tokio::sync::Notify;
+
+use super::extent::{Located, Written};
+use super::journal::{self, JournalFile, Record};
+use super::rangemap::RangeMap;
+use super::segments::Segments;
+use crate::device::{BlockDevice, Extent};
+use crate::store::Store;
+
+/// Journal bytes that make a pack worth doing now.
+pub const PACK_BYTES: u64 = 4 << 20;
+/// Journal bytes at which writers wait for the packer.
+const WRITE_LIMIT: u64 = 64 << 20;
+
+struct State {
+    active: RangeMap<Written>,
+    /// Bytes appended to the active generation(s).
+    active_bytes: u64,
+    journal: JournalFile,
+    /// What `flush` syncs (the current generation's file).
+    sync: Arc<std::fs::File>,
+    /// A sealed overlay being packed, with the newest generation it covers.
+    sealed: Option<(u64, Arc<RangeMap<Written>>)>,
+    map: RangeMap<Located>,
+    last_write: Instant,
+}
+
+/// Where one stretch of a read comes from.
+enum Source {
+    Bytes(Bytes),
+    Zero,
+    Segment(Located),
+}
+
+/// A volume: journal, overlay and extent map.
+pub struct VolumeDevice {
+    pub id: String,
+    dir: PathBuf,
+    size: AtomicU64,
+    state: RwLock<State>,
+    store: Arc<Store>,
+    segments: Arc<Segments>,
+    rt: Handle,
+    pack_lock: tokio::sync::Mutex<()>,
+    room: (Mutex<()>, Condvar),
+    pack_wanted: Arc<Notify>,
+    closed: AtomicBool,
+}
+
+fn io_err(e: anyhow::Error) -> io::Error {
+    io::Error::other(format!("{e:#}"))
+}
+
+impl VolumeDevice {
+    /// Opens volume `id` of `size` bytes: loads its map and replays the
+    /// journal generations not yet packed (blocking).
+    pub fn open(
+        id: &str,
+        size: u64,
+        journals: PathBuf,
+        store: Arc<Store>,
+        segments: Arc<Segments>,
+        rt: Handle,
+        pack_wanted: Arc<Notify>,
+    ) -> anyhow::Result<VolumeDevice> {
+        let dir = journals.join(id);
+        let map = store.load_map(id)?;
+        let packed = store.packed_generation(id)?;
+        let mut active = RangeMap::new();
+        let mut active_bytes = 0u64;
+        let mut newest = packed.unwrap_or(0);
+        let mut replayed = 0usize;
+        for g in journal::generations(&dir)? {
+            newest = newest.max(g);
+            if packed.is_some_and(|p| g <= p) {
+                std::fs::remove_file(journal::path(&dir, g))?;
+                continue;
+            }
+            for r in journal::replay(&dir, g)? {
+                replayed += 1;
+                match r {
+                    Record::Data { offset, data } => {
+                        active_bytes += data.len() as u64;
+                        active.insert(offset, data.len() as u64, Written::Data(data.into()));
+                    }
+                    Record::Zero { offset, len } => {
+                        active_bytes += 32;
+                        active.insert(offset, len, Written::Zero);
+                    }
+                }
+            }
+        }
+        if replayed > 0 {
+            tracing::info!(volume = id, records = replayed, "journal replayed");
+        }
+        let journal = JournalFile::open(&dir, newest + 1)?;
+        let sync = Arc::new(journal.handle()?);
+        Ok(VolumeDevice {
+            id: id.to_string(),
+            dir,
+            size: AtomicU64::new(size),
+            state: RwLock::new(State {
+                active,
+                active_bytes,
+                journal,
+                sync,
+                sealed: None,
+                map,
+                last_write: Instant::now(),
+            }),
+            store,
+            segments,
+            rt,
+            pack_lock: tokio::sync::Mutex::new(()),
+            room: (Mutex::new(()), Condvar::new()),
+            pack_wanted,
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// Grows the volume.
+    pub fn resize(&self, size: u64) {
+        self.size.store(size, Ordering::SeqCst);
+    }
+
+    /// Stops serving: later calls fail, and once this returns no pack
+    /// is running or will commit.
+    pub async fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let _no_pack_in_flight = self.pack_lock.lock().await;
+    }
+
+    /// Removes the journal files (the volume is deleted).
+    pub fn remove_journal(&self) -> io::Result<()> {
+        match std::fs::remove_dir_all(&self.dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_open(&self) -> io::Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(io::Error::other("volume is deleted"));
+        }
+        Ok(())
+    }
+
+    /// Whether the overlay holds data worth packing: enough bytes, or any
+    /// bytes after `idle` without writes.
+    pub fn wants_pack(&self, idle: Duration) -> bool {
+        let st = self.state.read().expect("volume lock");
+        st.sealed.is_some()
+            || st.active_bytes >= PACK_BYTES
+            || (st.active_bytes > 0 && st.last_write.elapsed() >= idle)
+    }
+
+    fn plan(&self, offset: u64, len: u64) -> Vec<(u64, Source)> {
+        let st = self.state.read().expect("volume lock");
+        let mut out = Vec::new();
+        let written = |w: Written, n: u64| match w {
+            Written::Data(b) => Source::Bytes(b.slice(..n as usize)),
+            Written::Zero => Source::Zero,
+        };
+        for a in st.active.lookup(offset, len) {
+            if let Some(w) = a.value {
+                out.push((a.len, written(w, a.len)));
+                continue;
+            }
+            let sealed = match &st.sealed {
+                Some((_, s)) => s.lookup(a.start, a.len),
+                None => vec![super::rangemap::Stretch {
+                    start: a.start,
+                    len: a.len,
+                    value: None,
+                }],
+            };
+            for s in sealed {
+                if let Some(w) = s.value {
+                    out.push((s.len, written(w, s.len)));
+                    continue;
+                }
+                for m in st.map.lookup(s.start, s.len) {
+                    out.push((
+                        m.len,
+                        match m.value {
+                            Some(l) => Source::Segment(l),
+                            None => Source::Zero,
+                        },
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    fn wait_for_room(&self) {
+        let over = || self.state.read().expect("volume lock").active_bytes >= WRITE_LIMIT;
+        while over() && !self.closed.load(Ordering::SeqCst) {
+            self.pack_wanted.notify_one();
+            let g = self.room.0.lock().expect("room lock");
+            let _ = self
+                .room
+                .1
+                .wait_timeout(g, Duration::from_millis(50))
+                .expect("room lock");
+        }
+    }
+
+    fn record(&self, offset: u64, len: u64, value: Written) -> io::Result<()> {
+        self.check_open()?;
+        self.wait_for_room();
+        let mut st = self.state.write().expect("volume lock");
+        match &value {
+            Written::Data(b) => st.journal.append_data(offset, b)?,
+            Written::Zero => st.journal.append_zero(offset, len)?,
+        }
+        st.active_bytes += match &value {
+            Written::Data(_) => len,
+            Written::Zero => 32,
+        };
+        st.active.insert(offset, len, value);
+        st.last_write = Instant::now();
+        if st.active_bytes >= PACK_BYTES {
+            self.pack_wanted.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Seals the overlay for packing (or answers the one already sealed).
+    fn seal(&self) -> io::Result<Option<(u64, Arc<RangeMap<Written>>)>> {
+        let mut st = self.state.write().expect("volume lock");
+        if let Some(s) = &st.sealed {
+            return Ok(Some(s.clone()));
+        }
+        if st.active_bytes == 0 {
+            return Ok(None);
+        }
+        // Until the pack commits, the sealed data lives only in these files.
+        st.journal.sync()?;
+        let generation = st.journal.generation;
+        let next = JournalFile::open(&self.dir, generation + 1)?;
+        st.sync = Arc::new(next.handle()?);
+        st.journal = next;
+        let sealed = Arc::new(std::mem::replace(&mut st.active, RangeMap::new()));
+        st.active_bytes = 0;
+        st.sealed = Some((generation, sealed.clone()));
+        Ok(Some((generation, sealed)))
+    }
+
+    fn commit(
+        &self,
+        generation: u64,
+        segment: Option<u64>,
+        placed: Vec<(u64, u64, Option<u64>)>,
+    ) -> anyhow::Result<()> {
+        let mut st = self.state.write().expect("volume lock");
+        for (start, len, at) in placed {
+            match (segment, at) {
+                (Some(segment), Some(offset)) => {
+                    st.map.insert(start, len, Located { segment, offset })
+                }
+                _ => st.map.remove(start, len),
+            }
+        }
+        self.store
+            .commit_pack(&self.id, &mut st.map, segment, generation)?;
+        st.sealed = None;
+        drop(st);
+        for g in journal::generations(&self.dir)? {
+            if g <= generation {
+                std::fs::remove_file(journal::path(&self.dir, g))?;
+            }
+        }
+        self.room.1.notify_all();
+        Ok(())
+    }
+
+    /// Packs the overlay into a segment; answers whether there was anything.
+    pub async fn pack(self: &Arc<Self>) -> anyhow::Result<bool> {
+        let _one_at_a_time = self.pack_lock.lock().await;
+        if self.closed.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        let this = self.clone();
+        let Some((generation, sealed)) = tokio::task::spawn_blocking(move || this.seal()).await??
+        else {
+            return Ok(false);
+        };
+        let mut data = BytesMut::new();
+        let mut placed = Vec::new();
+        for (start, len, w) in sealed.iter() {
+            match w {
+                Written::Data(b) => {
+                    placed.push((start, len, Some(data.len() as u64)));
+                    data.extend_from_slice(&b[..len as usize]);
+                }
+                Written::Zero => placed.push((start, len, None)),
+            }
+        }
+        let bytes = data.len();
+        let segment = if data.is_empty() {
+            None
+        } else {
+            let id = self.store.allocate_segment();
+            self.segments.store.put(id, data.freeze()).await?;
+            Some(id)
+        };
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.commit(generation, segment, placed)).await??;
+        tracing::debug!(volume = %self.id, ?segment, bytes, "journal packed");
+        Ok(true)
+    }
+
+    /// Packs everything written so far and answers a copy of the extent map.
+    pub async fn frozen_map(self: &Arc<Self>) -> anyhow::Result<RangeMap<Located>> {
+        // The first pack may be of an overlay sealed earlier; the second
+        // then takes what was written since.
+        for _ in 0..2 {
+            if !self.pack().await? {
+                break;
+            }
+        }
+        let st = self.state.read().expect("volume lock");
+        let mut copy = RangeMap::new();
+        for (s, l, v) in st.map.iter() {
+            copy.load(s, l, *v);
+        }
+        Ok(copy)
+    }
+}
+
+impl BlockDevice for VolumeDevice {
+    fn size(&self) -> u64 {
+        self.size.load(Ordering::SeqCst)
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.check_open()?;
+        let plan = self.plan(offset, buf.len() as u64);
+        let mut fetches = Vec::new();
+        let mut rest = &mut buf[..];
+        for (len, source) in plan {
+            let (here, tail) = rest.split_at_mut(len as usize);
+            rest = tail;
+            match source {
+                Source::Bytes(b) => here.copy_from_slice(&b),
+                Source::Zero => here.fill(0),
+                Source::Segment(l) => fetches.push((l, here)),
+            }
+        }
+        if fetches.is_empty() {
+            return Ok(());
+        }
+        let segments = &self.segments;
+        self.rt
+            .block_on(futures::future::try_join_all(
+                fetches
+                    .into_iter()
+                    .map(|(l, here)| segments.read(l.segment, l.offset, here)),
+            ))
+            .map_err(io_err)?;
+        Ok(())
+    }
+
+    fn write_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
+        self.record(
+            offset,
+            data.len() as u64,
+            Written::Data(Bytes::copy_from_slice(data)),
+        )
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        self.check_open()?;
+        let sync = self.state.read().expect("volume lock").sync.clone();
+        sync.sync_data()
+    }
+
+    fn trim(&self, offset: u64, len: u64) -> io::Result<()> {
+        self.record(offset, len, Written::Zero)
+    }
+
+    fn write_zeroes(&self, offset: u64, len: u64, _may_punch: bool) -> io::Result<()> {
+        // A hole reads as zeros; holes are how zeros are stored.
+        self.record(offset, len, Written::Zero)
+    }
+
+    fn extents(&self, offset: u64, len: u64) -> io::Result<Vec<Extent>> {
+        self.check_open()?;
+        let mut out: Vec<Extent> = Vec::new();
+        for (len, source) in self.plan(offset, len) {
+            let hole = matches!(source, Source::Zero);
+            match out.last_mut() {
+                Some(e) if e.hole == hole => e.len += len,
+                _ => out.push(Extent { len, hole }),
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,17 @@
+//! Log-structured volumes stored in the object store. A volume is a
+//! journal (`journal.rs`) and an in-memory overlay of what it holds, an
+//! extent map (`rangemap.rs`, values in `extent.rs`) from byte ranges to
+//! places in immutable segment objects (`segments.rs`, read through the
+//! cache in `cache.rs`), and the device that ties them together and packs
+//! the journal into segments (`device.rs`). `cleaner.rs` deletes segments
+//! no map refers to any more. Snapshots and clones are copies of a map.
+
+pub mod cache;
+pub mod cleaner;
+pub mod device;
+pub mod extent;
+pub mod journal;
+pub mod rangemap;
+pub mod segments;
+
+pub use device::VolumeDevice;

@@ -1,0 +1,207 @@
+//! `SwiftClient`: a small client of the object store's Swift API for
+//! services that keep their data there (blockd's segments). It logs in
+//! with v1.0 auth (`X-Auth-User`/`X-Auth-Key`), keeps the token and
+//! storage URL, logs in again on a 401, and pools keep-alive connections.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::RwLock;
+
+/// Longest wait for one request.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A Swift account reached with v1.0 credentials.
+pub struct SwiftClient {
+    auth_url: String,
+    user: String,
+    key: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+    /// Token and storage URL of the current login.
+    session: RwLock<Option<(String, String)>>,
+}
+
+/// What a request answered.
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Bytes,
+}
+
+impl SwiftClient {
+    /// A client of `auth_url` (`http://host:port/auth/v1.0`) as `user`
+    /// (`account:user`) with `key`; nothing is sent yet.
+    pub fn new(auth_url: &str, user: &str, key: &str) -> SwiftClient {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(64)
+            .build(connector);
+        SwiftClient {
+            auth_url: auth_url.to_string(),
+            user: user.to_string(),
+            key: key.to_string(),
+            client,
+            session: RwLock::new(None),
+        }
+    }
+
+    async fn login(&self) -> anyhow::Result<(String, String)> {
+        let req = http::Request::get(&self.auth_url)
+            .header("X-Auth-User", &self.user)
+            .header("X-Auth-Key", &self.key)
+            .body(Full::new(Bytes::new()))?;
+        let resp = tokio::time::timeout(TIMEOUT, self.client.request(req))
+            .await
+            .context("object store auth timed out")??;
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "object store auth answered {}",
+            resp.status()
+        );
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .with_context(|| format!("object store auth sent no {name}"))
+        };
+        let session = (header("X-Auth-Token")?, header("X-Storage-Url")?);
+        *self.session.write().await = Some(session.clone());
+        Ok(session)
+    }
+
+    async fn session(&self) -> anyhow::Result<(String, String)> {
+        if let Some(s) = self.session.read().await.clone() {
+            return Ok(s);
+        }
+        self.login().await
+    }
+
+    /// Sends `method` to `path` under the storage URL (`/container/object`),
+    /// logging in again once if the token was refused.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Bytes,
+    ) -> anyhow::Result<Answer> {
+        let mut fresh = false;
+        loop {
+            let (token, url) = if fresh {
+                self.login().await?
+            } else {
+                self.session().await?
+            };
+            let mut req = http::Request::builder()
+                .method(method.clone())
+                .uri(format!("{url}{path}"))
+                .header("X-Auth-Token", token);
+            for (name, value) in headers {
+                req = req.header(*name, value);
+            }
+            let req = req.body(Full::new(body.clone()))?;
+            let answer = async {
+                let resp = self.client.request(req).await?;
+                let status = resp.status();
+                let body = resp.into_body().collect().await?.to_bytes();
+                anyhow::Ok(Answer { status, body })
+            };
+            let answer = tokio::time::timeout(TIMEOUT, answer)
+                .await
+                .with_context(|| format!("object store {method} {path} timed out"))??;
+            if answer.status == StatusCode::UNAUTHORIZED && !fresh {
+                fresh = true;
+                continue;
+            }
+            return Ok(answer);
+        }
+    }
+
+    /// Creates `container` (with storage policy `policy`, if given).
+    pub async fn put_container(&self, container: &str, policy: Option<&str>) -> anyhow::Result<()> {
+        let headers: Vec<(&str, String)> = policy
+            .map(|p| vec![("X-Storage-Policy", p.to_string())])
+            .unwrap_or_default();
+        let a = self
+            .request(
+                Method::PUT,
+                &format!("/{container}"),
+                &headers,
+                Bytes::new(),
+            )
+            .await?;
+        anyhow::ensure!(
+            a.status.is_success(),
+            "PUT container {container} answered {}",
+            a.status
+        );
+        Ok(())
+    }
+
+    /// Stores an object.
+    pub async fn put_object(&self, container: &str, name: &str, data: Bytes) -> anyhow::Result<()> {
+        let a = self
+            .request(Method::PUT, &format!("/{container}/{name}"), &[], data)
+            .await?;
+        anyhow::ensure!(
+            a.status.is_success(),
+            "PUT {container}/{name} answered {}",
+            a.status
+        );
+        Ok(())
+    }
+
+    /// Reads `len` bytes of an object from `offset` (fewer at its end).
+    pub async fn get_range(
+        &self,
+        container: &str,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> anyhow::Result<Bytes> {
+        let range = format!("bytes={}-{}", offset, offset + len - 1);
+        let a = self
+            .request(
+                Method::GET,
+                &format!("/{container}/{name}"),
+                &[("Range", range)],
+                Bytes::new(),
+            )
+            .await?;
+        match a.status {
+            StatusCode::PARTIAL_CONTENT => Ok(a.body),
+            StatusCode::OK => {
+                let start = (offset as usize).min(a.body.len());
+                let end = (offset + len).min(a.body.len() as u64) as usize;
+                Ok(a.body.slice(start..end))
+            }
+            s => anyhow::bail!("GET {container}/{name} answered {s}"),
+        }
+    }
+
+    /// Deletes an object; one already gone counts as deleted.
+    pub async fn delete_object(&self, container: &str, name: &str) -> anyhow::Result<()> {
+        let a = self
+            .request(
+                Method::DELETE,
+                &format!("/{container}/{name}"),
+                &[],
+                Bytes::new(),
+            )
+            .await?;
+        anyhow::ensure!(
+            a.status.is_success() || a.status == StatusCode::NOT_FOUND,
+            "DELETE {container}/{name} answered {}",
+            a.status
+        );
+        Ok(())
+    }
+}
