@@ -1,17 +1,33 @@
 //! `SwiftClient`: a small client of the object store's Swift API for
-//! services that keep their data there (blockd's segments). It logs in
-//! with v1.0 auth (`X-Auth-User`/`X-Auth-Key`), keeps the token and
-//! storage URL, logs in again on a 401, and pools keep-alive connections.
+//! services that keep their data there (blockd's segments, imaged's image
+//! bytes). It logs in with v1.0 auth (`X-Auth-User`/`X-Auth-Key`), keeps
+//! the token and storage URL, logs in again on a 401, and pools keep-alive
+//! connections. Bodies are whole (`put_object`, `get_range`) or streamed
+//! (`put_object_stream`, `get_stream`) for objects too big to hold.
 
+use std::io;
+use std::pin::Pin;
 use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
+use futures::{Stream, StreamExt};
 use http::{Method, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full, StreamBody};
+use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use tokio::sync::RwLock;
+use tokio::sync::{mpsc, RwLock};
+
+/// A request body: whole or streamed.
+type Body = UnsyncBoxBody<Bytes, io::Error>;
+
+/// A streamed response body.
+pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+fn whole(bytes: Bytes) -> Body {
+    Full::new(bytes).map_err(|n| match n {}).boxed_unsync()
+}
 
 /// Longest wait for one request.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -21,7 +37,7 @@ pub struct SwiftClient {
     auth_url: String,
     user: String,
     key: String,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpConnector, Body>,
     /// Token and storage URL of the current login.
     session: RwLock<Option<(String, String)>>,
 }
@@ -56,7 +72,7 @@ impl SwiftClient {
         let req = http::Request::get(&self.auth_url)
             .header("X-Auth-User", &self.user)
             .header("X-Auth-Key", &self.key)
-            .body(Full::new(Bytes::new()))?;
+            .body(whole(Bytes::new()))?;
         let resp = tokio::time::timeout(TIMEOUT, self.client.request(req))
             .await
             .context("object store auth timed out")??;
@@ -84,15 +100,15 @@ impl SwiftClient {
         self.login().await
     }
 
-    /// Sends `method` to `path` under the storage URL (`/container/object`),
-    /// logging in again once if the token was refused.
-    pub async fn request(
+    /// Sends a request with a body made by `body` (once more after a
+    /// refused token), answering the response head.
+    async fn send(
         &self,
-        method: Method,
+        method: &Method,
         path: &str,
         headers: &[(&str, String)],
-        body: Bytes,
-    ) -> anyhow::Result<Answer> {
+        body: impl Fn() -> Body,
+    ) -> anyhow::Result<http::Response<Incoming>> {
         let mut fresh = false;
         loop {
             let (token, url) = if fresh {
@@ -107,22 +123,102 @@ impl SwiftClient {
             for (name, value) in headers {
                 req = req.header(*name, value);
             }
-            let req = req.body(Full::new(body.clone()))?;
-            let answer = async {
-                let resp = self.client.request(req).await?;
-                let status = resp.status();
-                let body = resp.into_body().collect().await?.to_bytes();
-                anyhow::Ok(Answer { status, body })
-            };
-            let answer = tokio::time::timeout(TIMEOUT, answer)
+            let resp = tokio::time::timeout(TIMEOUT, self.client.request(req.body(body())?))
                 .await
                 .with_context(|| format!("object store {method} {path} timed out"))??;
-            if answer.status == StatusCode::UNAUTHORIZED && !fresh {
+            if resp.status() == StatusCode::UNAUTHORIZED && !fresh {
                 fresh = true;
                 continue;
             }
-            return Ok(answer);
+            return Ok(resp);
         }
+    }
+
+    /// Sends `method` to `path` under the storage URL (`/container/object`),
+    /// logging in again once if the token was refused.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Bytes,
+    ) -> anyhow::Result<Answer> {
+        let answer = async {
+            let resp = self
+                .send(&method, path, headers, || whole(body.clone()))
+                .await?;
+            let status = resp.status();
+            let body = resp.into_body().collect().await?.to_bytes();
+            anyhow::Ok(Answer { status, body })
+        };
+        tokio::time::timeout(TIMEOUT, answer)
+            .await
+            .with_context(|| format!("object store {method} {path} timed out"))?
+    }
+
+    /// Stores an object from the pieces sent into `pieces` (a chunked PUT).
+    /// An error item aborts the request, so the store keeps nothing.
+    pub async fn put_object_stream(
+        &self,
+        container: &str,
+        name: &str,
+        pieces: mpsc::Receiver<io::Result<Bytes>>,
+    ) -> anyhow::Result<()> {
+        // A streamed body cannot be sent twice: make sure of the login first.
+        self.session().await?;
+        let body = std::sync::Mutex::new(Some(pieces));
+        let resp = self
+            .send(
+                &Method::PUT,
+                &format!("/{container}/{name}"),
+                &[],
+                || match body.lock().expect("body lock never poisoned").take() {
+                    Some(mut rx) => {
+                        let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+                        StreamBody::new(stream.map(|r| r.map(http_body::Frame::data)))
+                            .boxed_unsync()
+                    }
+                    None => whole(Bytes::new()),
+                },
+            )
+            .await?;
+        anyhow::ensure!(
+            resp.status() == StatusCode::CREATED,
+            "PUT {container}/{name} answered {}",
+            resp.status()
+        );
+        Ok(())
+    }
+
+    /// Streams bytes `range` (inclusive) of an object, or all of it.
+    pub async fn get_stream(
+        &self,
+        container: &str,
+        name: &str,
+        range: Option<(u64, u64)>,
+    ) -> anyhow::Result<ByteStream> {
+        let headers: Vec<(&str, String)> = range
+            .iter()
+            .map(|(a, b)| ("Range", format!("bytes={a}-{b}")))
+            .collect();
+        let resp = self
+            .send(
+                &Method::GET,
+                &format!("/{container}/{name}"),
+                &headers,
+                || whole(Bytes::new()),
+            )
+            .await?;
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "GET {container}/{name} answered {}",
+            resp.status()
+        );
+        Ok(Box::pin(
+            resp.into_body()
+                .into_data_stream()
+                .map(|r| r.map_err(io::Error::other)),
+        ))
     }
 
     /// Creates `container` (with storage policy `policy`, if given).
