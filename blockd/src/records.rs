@@ -75,18 +75,7 @@ pub struct SnapshotRecord {
 
 /// A random UUID (version 4) in its text form.
 pub fn new_uuid() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    common::ids::uuid4()
 }
 
 /// Now, as Cinder prints times (`2026-11-25T16:24:50.000000`).

@@ -30,22 +30,6 @@ pub async fn read_json(req: Request<Incoming>) -> Result<Value, Resp> {
         .map_err(|e| response::error(StatusCode::BAD_REQUEST, &format!("invalid JSON: {e}")))
 }
 
-/// A random UUID (version 4), as Glance's image ids.
-pub fn new_uuid() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
-}
-
 fn bad(msg: &str) -> Resp {
     response::error(StatusCode::BAD_REQUEST, msg)
 }
@@ -158,7 +142,7 @@ fn build(caller: &Caller, body: &Map<String, Value>) -> Result<Image, Resp> {
             id.to_lowercase()
         }
         Some(_) => return Err(bad("id must be a UUID")),
-        None => new_uuid(),
+        None => common::ids::uuid4(),
     };
     let disk_format = opt_string(body.get("disk_format"))?;
     let container_format = opt_string(body.get("container_format"))?;

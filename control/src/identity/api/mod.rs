@@ -48,7 +48,7 @@ pub async fn serve(listener: TcpListener, id: Arc<Identity>, shutdown: Cancellat
 }
 
 async fn handle(id: &Identity, req: http::Request<Incoming>) -> Resp {
-    let request_id = format!("req-{}", uuid_like());
+    let request_id = format!("req-{}", common::ids::uuid4());
     let span = tracing::debug_span!("identity", %request_id, method = %req.method(), path = %req.uri().path());
     let mut resp = async {
         let (parts, body) = req.into_parts();
@@ -79,18 +79,6 @@ async fn handle(id: &Identity, req: http::Request<Incoming>) -> Resp {
     }
     debug!(%request_id, status = resp.status().as_u16(), "identity request done");
     resp
-}
-
-fn uuid_like() -> String {
-    let h = hex::encode(rand::random::<[u8; 16]>());
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
 }
 
 async fn dispatch(id: &Identity, req: &Request) -> Result<Resp> {
