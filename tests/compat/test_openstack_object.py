@@ -151,7 +151,7 @@ def test_application_credential_login(openstack, unique):
     assert all("Secret" not in a for a in listed)
     args = ["--os-auth-type", "v3applicationcredential",
             "--os-application-credential-id", made["ID"],
-            "--os-application-credential-secret", made["Secret"]]
+            f"--os-application-credential-secret={made['Secret']}"]
     tok = openstack(*args, "token", "issue", drop=IDENTITY_VARS)
     owner = openstack("token", "issue")
     assert tok["project_id"] == owner["project_id"] and tok["user_id"] == owner["user_id"]

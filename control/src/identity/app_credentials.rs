@@ -64,7 +64,15 @@ impl AppCredential {
 
 /// A new secret: 64 random bytes, base64url (86 characters).
 pub fn new_secret() -> String {
-    B64.encode(rand::random::<[u8; 32]>()) + &B64.encode(rand::random::<[u8; 32]>())
+    // A secret starting with `-` would be taken for an option by command
+    // lines (`--os-application-credential-secret -x...`): draw again.
+    loop {
+        let secret =
+            B64.encode(rand::random::<[u8; 32]>()) + &B64.encode(rand::random::<[u8; 32]>());
+        if !secret.starts_with('-') {
+            return secret;
+        }
+    }
 }
 
 /// The roles of `ids`, in order (missing ones are skipped).
