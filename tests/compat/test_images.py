@@ -135,6 +135,19 @@ def test_hostile_and_mislabelled_images_are_refused(cairn, openstack, tmp_path, 
         assert r.status_code == 400, (filename, fmt, r.status_code, r.text)
         shown = requests.get(f"{base}/{img['id']}", headers=h, timeout=30).json()
         assert shown["status"] == "queued" and shown["size"] is None, (filename, shown)
+    # Names, tags and properties beyond Glance's limits are refused, and nothing is made.
+    for body in ({"name": "n" * 256}, {"name": unique("t"), "tags": ["t" * 256]},
+                 {"name": unique("p"), "k" * 256: "v"}):
+        r = requests.post(base, headers=h, timeout=30, json={**body, "disk_format": "raw",
+                                                             "container_format": "bare"})
+        assert r.status_code == 400, (list(body), r.status_code)
+    r = requests.post(base, headers=h, timeout=30,
+                      json={"name": unique("many"), "tags": [f"t{i}" for i in range(129)]})
+    assert r.status_code == 413
+    img = requests.post(base, headers=h, timeout=30, json={"name": unique("ok")}).json()
+    r = requests.put(f"{base}/{img['id']}/tags/{'x' * 256}", headers=h, timeout=30)
+    assert r.status_code == 400
+    assert requests.get(f"{base}/{img['id']}", headers=h, timeout=30).json()["tags"] == []
     # A clean qcow2 is accepted and reports its virtual size.
     img = requests.post(base, headers=h, timeout=30, json={
         "name": unique("ok"), "disk_format": "qcow2", "container_format": "bare"}).json()

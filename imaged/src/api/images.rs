@@ -48,6 +48,46 @@ fn check_format(key: &str, value: &Option<String>) -> Result<(), Resp> {
     }
 }
 
+/// Glance's limits: names, tags and property names up to 255 characters,
+/// property values up to 65 535, and 128 tags and 128 properties.
+const MAX_NAME: usize = 255;
+const MAX_VALUE: usize = 65_535;
+const MAX_ITEMS: usize = 128;
+
+/// Refuses an image whose name, tags or properties exceed Glance's limits.
+fn check_limits(image: &Image) -> Result<(), Resp> {
+    if image
+        .name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_NAME)
+    {
+        return Err(bad(&format!("name is longer than {MAX_NAME} characters")));
+    }
+    if image
+        .tags
+        .iter()
+        .any(|t| t.is_empty() || t.chars().count() > MAX_NAME)
+    {
+        return Err(bad(&format!("tags must be 1 to {MAX_NAME} characters")));
+    }
+    if image
+        .properties
+        .iter()
+        .any(|(k, v)| k.is_empty() || k.chars().count() > MAX_NAME || v.chars().count() > MAX_VALUE)
+    {
+        return Err(bad(&format!(
+            "property names are 1 to {MAX_NAME} characters, values at most {MAX_VALUE}"
+        )));
+    }
+    if image.tags.len() > MAX_ITEMS || image.properties.len() > MAX_ITEMS {
+        return Err(response::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("An image has at most {MAX_ITEMS} tags and {MAX_ITEMS} properties."),
+        ));
+    }
+    Ok(())
+}
+
 fn check_visibility(v: &str) -> Result<(), Resp> {
     if ["public", "private", "shared", "community"].contains(&v) {
         Ok(())
@@ -177,7 +217,7 @@ fn build(caller: &Caller, body: &Map<String, Value>) -> Result<Image, Resp> {
         Some(_) => return Err(bad("tags must be a list")),
     };
     let now = now_ms();
-    Ok(Image {
+    let image = Image {
         id,
         name: opt_string(body.get("name"))?,
         status: status::QUEUED.into(),
@@ -215,7 +255,9 @@ fn build(caller: &Caller, body: &Map<String, Value>) -> Result<Image, Resp> {
         created_at_ms: now,
         updated_at_ms: now,
         segments: Vec::new(),
-    })
+    };
+    check_limits(&image)?;
+    Ok(image)
 }
 
 /// `GET /v2/images/{id}`.
@@ -417,6 +459,9 @@ pub async fn patch(service: &Service, caller: &Caller, id: &str, req: Request<In
             return r;
         }
     }
+    if let Err(r) = check_limits(&image) {
+        return r;
+    }
     image.updated_at_ms = now_ms();
     match service.records.put(&image).await {
         Ok(()) => response::json(StatusCode::OK, &image.to_json()),
@@ -570,6 +615,9 @@ pub async fn tag(service: &Service, caller: &Caller, id: &str, tag: &str, add: b
     let had = image.tags.contains(&tag);
     if add && !had {
         image.tags.push(tag);
+        if let Err(r) = check_limits(&image) {
+            return r;
+        }
         image.tags.sort();
     } else if !add {
         if !had {

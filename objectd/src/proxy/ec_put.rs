@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
-use super::put::{digest_pipe, next_chunk, BodySpec, BodyStream, Digests, Stored};
+use super::put::{self, digest_pipe, next_chunk, BodySpec, BodyStream, Digests, Stored};
 use super::{tally, Placement, ProxyError, INLINE_MAX};
 use crate::ec::archive::{self, Layout, CHECK_LEN};
 use crate::ec::EcScheme;
@@ -144,41 +144,20 @@ struct ArchiveUpload {
     upload: Upload,
 }
 
-/// Opens an upload for archive `i` on primary `i` (a handoff where it cannot).
-fn open_uploads(place: &Placement) -> Result<Vec<ArchiveUpload>, ProxyError> {
-    let mut uploads = Vec::new();
-    let mut handoffs = place.handoffs.iter();
-    for (index, node) in place.nodes.iter().enumerate() {
-        let mut candidate = Some(node);
-        while let Some(n) = candidate {
-            // Archives arrive in aligned pieces. Parity archives bypass the
-            // page cache; data archives go through it, so fresh objects are
-            // read from memory without decoding (as the first replica of a
-            // replicated object: the same bytes cached either way).
-            let data_archive = index < place.ec.as_ref().map_or(0, |ec| ec.k);
-            match n.open_upload(place.part, place.hash, !data_archive) {
-                Ok(upload) => {
-                    uploads.push(ArchiveUpload {
-                        index,
-                        node: n.clone(),
-                        upload,
-                    });
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(device = n.id(), "cannot start fragment upload: {e}");
-                    candidate = handoffs.next();
-                }
-            }
-        }
-    }
-    if uploads.len() < place.quorum() {
-        return Err(ProxyError::Quorum {
-            ok: uploads.len(),
-            needed: place.quorum(),
-        });
-    }
-    Ok(uploads)
+/// Opens an upload for archive `i` on primary `i` (a handoff where it
+/// cannot). Archives arrive in aligned pieces. Parity archives bypass the
+/// page cache; data archives go through it, so fresh objects are read from
+/// memory without decoding (as the first replica of a replicated object:
+/// the same bytes cached either way).
+fn open_archive_uploads(place: &Placement, k: usize) -> Result<Vec<ArchiveUpload>, ProxyError> {
+    Ok(put::open_uploads(place, |slot| slot >= k)?
+        .into_iter()
+        .map(|(index, node, upload)| ArchiveUpload {
+            index,
+            node,
+            upload,
+        })
+        .collect())
 }
 
 /// The encoder stage: segments in, framed fragments out. Archives carry
@@ -291,7 +270,7 @@ async fn store_streamed(
     head: Bytes,
     mut body: BodyStream,
 ) -> Result<Stored, ProxyError> {
-    let mut uploads = open_uploads(place)?;
+    let mut uploads = open_archive_uploads(place, scheme.k)?;
     let senders = uploads
         .iter_mut()
         .map(|u| (u.index, u.upload.sender.take()))

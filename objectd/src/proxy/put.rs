@@ -147,7 +147,12 @@ pub async fn store(
             replaced,
         });
     }
-    let mut uploads = open_uploads(place)?;
+    // The first replica goes through the page cache, so fresh objects are
+    // read from memory; the others bypass it (see store::upload).
+    let mut uploads: Vec<(Node, Upload)> = open_uploads(place, |slot| slot > 0)?
+        .into_iter()
+        .map(|(_, node, upload)| (node, upload))
+        .collect();
     let mut senders: Vec<_> = uploads.iter_mut().map(|(_, u)| u.sender.take()).collect();
     // Digests run on a blocking thread of their own, beside the file writers,
     // so MD5 (the slowest step) neither blocks the runtime nor the fan-out.
@@ -268,22 +273,25 @@ async fn write_inline(
     results
 }
 
-/// Opens an upload on each primary (a handoff where a primary cannot).
-fn open_uploads(place: &Placement) -> Result<Vec<(Node, Upload)>, ProxyError> {
+/// Opens an upload for every primary slot (on a handoff where the primary
+/// cannot take it); `direct(slot)` says whether that slot's upload bypasses
+/// the page cache. Answers (slot, device, upload); fails below quorum.
+pub(super) fn open_uploads(
+    place: &Placement,
+    direct: impl Fn(usize) -> bool,
+) -> Result<Vec<(usize, Node, Upload)>, ProxyError> {
     let mut uploads = Vec::new();
     let mut handoffs = place.handoffs.iter();
-    for node in &place.nodes {
+    for (slot, node) in place.nodes.iter().enumerate() {
         let mut candidate = Some(node);
         while let Some(n) = candidate {
-            // The first replica goes through the page cache, so fresh objects
-            // are read from memory; the others bypass it (see store::upload).
-            match n.open_upload(place.part, place.hash, !uploads.is_empty()) {
+            match n.open_upload(place.part, place.hash, direct(slot)) {
                 Ok(upload) => {
-                    uploads.push((n.clone(), upload));
+                    uploads.push((slot, n.clone(), upload));
                     break;
                 }
                 Err(e) => {
-                    tracing::warn!(device = n.id(), "cannot start upload: {e}");
+                    tracing::warn!(device = n.id(), slot, "cannot start upload: {e}");
                     candidate = handoffs.next();
                 }
             }

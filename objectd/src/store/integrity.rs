@@ -7,24 +7,38 @@ use std::io::{self, Read};
 use super::record::ObjectMeta;
 use crate::ec::archive::{self, Layout};
 
-/// The layout of a fragment archive that carries no whole-body BLAKE3.
-fn checked_archive(meta: &ObjectMeta) -> Option<Layout> {
-    let f = meta.fragment.as_ref().filter(|_| meta.blake3.is_empty())?;
-    Some(Layout {
-        k: f.k as usize,
-        segment_size: f.segment_size,
-        object_size: f.object_size,
-    })
+/// How a body is checked.
+enum Check {
+    /// The BLAKE3 of the whole body.
+    Whole,
+    /// Every fragment's own check (a fragment archive without a BLAKE3).
+    Archive(Layout),
+    /// A fragment record whose scheme cannot describe any archive (a
+    /// damaged record): never intact.
+    Impossible,
+}
+
+fn check_of(meta: &ObjectMeta) -> Check {
+    match meta.fragment.as_ref().filter(|_| meta.blake3.is_empty()) {
+        None => Check::Whole,
+        Some(f) if f.k == 0 || f.segment_size < u64::from(f.k) => Check::Impossible,
+        Some(f) => Check::Archive(Layout {
+            k: f.k as usize,
+            segment_size: f.segment_size,
+            object_size: f.object_size,
+        }),
+    }
 }
 
 /// Whether a whole body in memory is intact.
 pub fn intact(meta: &ObjectMeta, body: &[u8]) -> bool {
-    match checked_archive(meta) {
-        Some(layout) => {
+    match check_of(meta) {
+        Check::Impossible => false,
+        Check::Archive(layout) => {
             body.len() as u64 == layout.archive_len()
                 && archive::verify_archive(&layout, body).is_ok_and(|(_, ok)| ok)
         }
-        None => blake3::hash(body).to_hex().as_str() == meta.blake3,
+        Check::Whole => blake3::hash(body).to_hex().as_str() == meta.blake3,
     }
 }
 
@@ -32,15 +46,16 @@ pub fn intact(meta: &ObjectMeta, body: &[u8]) -> bool {
 /// answers the bytes read.
 pub fn check_reader(meta: &ObjectMeta, reader: impl Read) -> io::Result<(u64, bool)> {
     let mut limited = reader.take(meta.size);
-    match checked_archive(meta) {
-        Some(layout) => {
+    match check_of(meta) {
+        Check::Impossible => Ok((0, false)),
+        Check::Archive(layout) => {
             let (read, ok) = archive::verify_archive(&layout, &mut limited)?;
             Ok((
                 read,
                 ok && read == meta.size && read == layout.archive_len(),
             ))
         }
-        None => {
+        Check::Whole => {
             let mut hasher = blake3::Hasher::new();
             let copied = io::copy(&mut limited, &mut hasher)?;
             Ok((
@@ -98,5 +113,16 @@ mod tests {
             ..meta
         };
         assert!(intact(&hashed, &archive) && !intact(&hashed, &bad));
+        // A damaged record naming an impossible scheme is corrupt, not a panic.
+        for (k, segment_size) in [(0, 1000), (4, 0), (4, 3)] {
+            let mut broken = hashed.clone();
+            broken.blake3.clear();
+            if let Some(f) = &mut broken.fragment {
+                f.k = k;
+                f.segment_size = segment_size;
+            }
+            assert!(!intact(&broken, &archive));
+            assert!(!check_reader(&broken, &archive[..]).unwrap().1);
+        }
     }
 }
