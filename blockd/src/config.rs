@@ -62,6 +62,24 @@ pub struct VolumesConfig {
     /// Read cache size, in MiB.
     #[serde(default = "default_cache_mib")]
     pub cache_mib: u64,
+    /// The image service volumes may be made from.
+    #[serde(default)]
+    pub images: Option<ImagesConfig>,
+}
+
+/// The image service, and where it keeps image bytes (a raw image's
+/// volume shares them).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImagesConfig {
+    /// The image API (`http://host:9292`).
+    pub url: String,
+    /// The object store account of image bytes (`AUTH_glance`).
+    pub account: String,
+    /// Its container of image segment objects (`{image}/{n}`).
+    pub container: String,
+    /// Its container of clone markers.
+    pub clone_container: String,
 }
 
 fn default_bind() -> SocketAddr {

@@ -4,11 +4,14 @@
 //! `volume/` is the log-structured data path (journal, extent map,
 //! segments in the object store); `store.rs` keeps metadata in RocksDB;
 //! `service.rs` is the volume service's core and `api/` its Cinder v3 API;
-//! `config.rs` and `run` start it all from a TOML file.
+//! `images.rs` reaches the image service and `from_image.rs` makes volumes
+//! from images; `config.rs` and `run` start it all from a TOML file.
 
 pub mod api;
 pub mod config;
 pub mod device;
+pub mod from_image;
+pub mod images;
 pub mod nbd;
 pub mod records;
 pub mod service;
@@ -21,7 +24,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Config, ExportConfig, VolumesConfig};
+pub use config::{Config, ExportConfig, ImagesConfig, VolumesConfig};
 
 /// Opens the configured exports (and the volume service, if configured)
 /// and serves NBD on `listener` until `shutdown`.
@@ -77,6 +80,7 @@ pub async fn run_volumes(
         (cfg.cache_mib as usize) << 20,
         exports.clone(),
         nbd.local_addr()?,
+        cfg.images.clone().map(images::Images::new),
     )
     .await
     .context("open the volume service")?;

@@ -25,6 +25,9 @@ pub struct VolumeRecord {
     pub metadata: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     pub bootable: bool,
+    /// What the image it was made from was (Cinder's `volume_image_metadata`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_metadata: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default)]
     pub attachments: Vec<AttachmentRecord>,
 }

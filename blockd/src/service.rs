@@ -3,7 +3,7 @@
 //! journals), serves attached volumes as NBD exports under unguessable
 //! names, and runs the packer and the cleaner in the background. Record
 //! changes are serialized by one lock; RocksDB and file work runs on
-//! blocking threads.
+//! blocking threads. Volumes made from images are in `from_image.rs`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,11 +16,15 @@ use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::images::Images;
 use crate::nbd::{Export, Exports};
 use crate::records::{AttachmentRecord, SnapshotRecord, VolumeRecord};
 use crate::store::Store;
 use crate::volume::cleaner::Cleaner;
+use crate::volume::extent::Located;
+use crate::volume::rangemap::RangeMap;
 use crate::volume::segments::{SegmentStore, Segments};
+use crate::volume::shared::SharedObject;
 use crate::volume::VolumeDevice;
 
 /// Idle time after which a partly filled journal is packed anyway.
@@ -40,29 +44,35 @@ pub enum Source {
     Empty,
     Snapshot(String),
     Volume(String),
+    /// A map onto shared segments (other accounts' objects).
+    Shared(RangeMap<Located>, Vec<(u64, SharedObject)>),
 }
 
 /// The volume service's core.
 pub struct BlockService {
-    store: Arc<Store>,
-    segments: Arc<Segments>,
+    pub(crate) store: Arc<Store>,
+    pub(crate) segments: Arc<Segments>,
     journals: PathBuf,
+    /// Scratch space (images being converted).
+    pub(crate) scratch: PathBuf,
     devices: Mutex<HashMap<String, Arc<VolumeDevice>>>,
-    exports: Arc<Exports>,
+    pub(crate) exports: Arc<Exports>,
     nbd_addr: SocketAddr,
     pack_wanted: Arc<Notify>,
     clean_wanted: Arc<Notify>,
+    /// The image service, if volumes may be made from images.
+    pub(crate) images: Option<Images>,
     /// Serializes record changes.
-    changes: tokio::sync::Mutex<()>,
+    pub(crate) changes: tokio::sync::Mutex<()>,
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
     tokio::task::spawn_blocking(f).await?
 }
 
-fn volume_key(id: &str) -> String {
+pub(crate) fn volume_key(id: &str) -> String {
     format!("v/{id}")
 }
 
@@ -71,35 +81,53 @@ fn snapshot_key(id: &str) -> String {
 }
 
 /// A fresh export name: 128 random bits.
-fn export_name() -> String {
+pub(crate) fn export_name() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
 impl BlockService {
     /// Opens the service on `dir` (RocksDB in `meta/`, journals in
-    /// `journals/`), serving exports through `exports` at `nbd_addr`.
+    /// `journals/`, scratch files in `scratch/`), serving exports through
+    /// `exports` at `nbd_addr`.
     pub async fn open(
         dir: PathBuf,
         segment_store: Arc<dyn SegmentStore>,
         cache_bytes: usize,
         exports: Arc<Exports>,
         nbd_addr: SocketAddr,
+        images: Option<Images>,
     ) -> anyhow::Result<Arc<BlockService>> {
         let meta = dir.join("meta");
-        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        let scratch = dir.join("scratch");
+        // Scratch files of conversions a stop interrupted are worthless.
+        let _ = std::fs::remove_dir_all(&scratch);
+        std::fs::create_dir_all(&scratch)
+            .with_context(|| format!("create {}", scratch.display()))?;
         let store = Arc::new(blocking(move || Store::open(&meta)).await?);
+        let segments = Arc::new(Segments::new(segment_store, cache_bytes));
+        let s = store.clone();
+        for (seg, object) in blocking(move || s.shared_segments()).await? {
+            segments.add_shared(seg, object);
+        }
         let service = Arc::new(BlockService {
             store,
-            segments: Arc::new(Segments::new(segment_store, cache_bytes)),
+            segments,
             journals: dir.join("journals"),
+            scratch,
             devices: Mutex::new(HashMap::new()),
             exports,
             nbd_addr,
             pack_wanted: Arc::new(Notify::new()),
             clean_wanted: Arc::new(Notify::new()),
+            images,
             changes: tokio::sync::Mutex::new(()),
         });
-        for v in service.volumes(None).await? {
+        for mut v in service.volumes(None).await? {
+            if v.status == "creating" || v.status == "downloading" {
+                tracing::warn!(volume = %v.id, "volume creation was interrupted by a stop");
+                v.status = "error".into();
+                service.put_volume(&v).await?;
+            }
             let device = service.open_device(&v.id, v.bytes()).await?;
             for a in &v.attachments {
                 if let Some(name) = &a.export_name {
@@ -135,7 +163,7 @@ impl BlockService {
         Ok(device)
     }
 
-    fn device(&self, id: &str) -> anyhow::Result<Arc<VolumeDevice>> {
+    pub(crate) fn device(&self, id: &str) -> anyhow::Result<Arc<VolumeDevice>> {
         self.devices
             .lock()
             .expect("devices lock")
@@ -144,7 +172,13 @@ impl BlockService {
             .with_context(|| format!("volume {id} has no device"))
     }
 
-    fn serve(&self, name: &str, device: &Arc<VolumeDevice>, read_only: bool, volume: &str) {
+    pub(crate) fn serve(
+        &self,
+        name: &str,
+        device: &Arc<VolumeDevice>,
+        read_only: bool,
+        volume: &str,
+    ) {
         self.exports.insert(
             name.to_string(),
             Export::new(device.clone(), read_only, format!("volume {volume}")),
@@ -166,7 +200,7 @@ impl BlockService {
         Ok(all)
     }
 
-    async fn put_volume(&self, v: &VolumeRecord) -> anyhow::Result<()> {
+    pub(crate) async fn put_volume(&self, v: &VolumeRecord) -> anyhow::Result<()> {
         let (s, k, v) = (self.store.clone(), volume_key(&v.id), v.clone());
         blocking(move || s.put_json(&k, &v)).await
     }
@@ -188,24 +222,49 @@ impl BlockService {
     /// Creates a volume (its map copied from `source`); it is available at once.
     pub async fn create_volume(
         &self,
-        mut v: VolumeRecord,
+        v: VolumeRecord,
         source: Source,
     ) -> anyhow::Result<VolumeRecord> {
+        self.make_volume(v, source, "available").await
+    }
+
+    /// Creates a volume from `source` with status `status`.
+    pub(crate) async fn make_volume(
+        &self,
+        mut v: VolumeRecord,
+        source: Source,
+        status: &str,
+    ) -> anyhow::Result<VolumeRecord> {
         let _serial = self.changes.lock().await;
-        let map = match &source {
+        let map = match source {
             Source::Empty => None,
             Source::Snapshot(id) => {
-                let (s, id) = (self.store.clone(), id.clone());
+                let s = self.store.clone();
                 Some(blocking(move || s.load_map(&id)).await?)
             }
-            Source::Volume(id) => Some(self.device(id)?.frozen_map().await?),
+            Source::Volume(id) => Some(self.device(&id)?.frozen_map().await?),
+            Source::Shared(map, shared) => {
+                for (seg, object) in &shared {
+                    self.segments.add_shared(*seg, object.clone());
+                }
+                let (s, id) = (self.store.clone(), v.id.clone());
+                let ids: Vec<u64> = shared.iter().map(|(seg, _)| *seg).collect();
+                let saved = blocking(move || s.save_shared_map(&id, &map, &shared)).await;
+                if saved.is_err() {
+                    for seg in ids {
+                        self.segments.remove_shared(seg);
+                    }
+                }
+                saved?;
+                None
+            }
         };
         if let Some(map) = map {
             let (s, id) = (self.store.clone(), v.id.clone());
             blocking(move || s.save_map(&id, &map)).await?;
         }
         self.open_device(&v.id, v.bytes()).await?;
-        v.status = "available".into();
+        v.status = status.into();
         self.put_volume(&v).await?;
         Ok(v)
     }

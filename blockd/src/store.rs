@@ -5,8 +5,9 @@
 //!
 //! Keys: `v/{volume}`, `n/{snapshot}` (records); `m/{map}/{start BE u64}`
 //! → length, segment, offset (3 × BE u64); `s/{segment BE u64}` → the map
-//! that wrote it; `g/{volume}` → last packed journal generation;
-//! `k/next_segment` → the next segment id.
+//! that wrote it; `f/{segment BE u64}` → the other account's object a
+//! shared segment is (JSON); `g/{volume}` → last packed journal
+//! generation; `k/next_segment` → the next segment id.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -18,6 +19,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::volume::extent::Located;
 use crate::volume::rangemap::RangeMap;
+use crate::volume::shared::SharedObject;
 
 const NEXT_SEGMENT: &[u8] = b"k/next_segment";
 
@@ -39,6 +41,12 @@ fn map_key(map: &str, start: u64) -> Vec<u8> {
 
 fn segment_key(segment: u64) -> Vec<u8> {
     let mut k = b"s/".to_vec();
+    k.extend_from_slice(&segment.to_be_bytes());
+    k
+}
+
+fn shared_key(segment: u64) -> Vec<u8> {
+    let mut k = b"f/".to_vec();
     k.extend_from_slice(&segment.to_be_bytes());
     k
 }
@@ -186,6 +194,50 @@ impl Store {
         Ok(())
     }
 
+    /// Writes `map` as the new map `id` together with the shared segments
+    /// it refers to, atomically.
+    pub fn save_shared_map(
+        &self,
+        id: &str,
+        map: &RangeMap<Located>,
+        shared: &[(u64, SharedObject)],
+    ) -> anyhow::Result<()> {
+        let mut batch = WriteBatch::default();
+        let starts: Vec<u64> = map.iter().map(|(s, _, _)| s).collect();
+        Self::stage_entries(&mut batch, id, map, &starts);
+        let mut next = self.next_segment.load(Ordering::SeqCst);
+        for (seg, object) in shared {
+            batch.put(segment_key(*seg), id.as_bytes());
+            batch.put(shared_key(*seg), serde_json::to_vec(object)?);
+            next = next.max(seg + 1);
+        }
+        batch.put(NEXT_SEGMENT, next.to_be_bytes());
+        let mut opts = rocksdb::WriteOptions::default();
+        opts.set_sync(true);
+        self.db.write_opt(batch, &opts)?;
+        Ok(())
+    }
+
+    /// Every shared segment and its object.
+    pub fn shared_segments(&self) -> anyhow::Result<Vec<(u64, SharedObject)>> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator(IteratorMode::From(b"f/", Direction::Forward))
+        {
+            let (k, v) = item?;
+            if !k.starts_with(b"f/") {
+                break;
+            }
+            let seg = u64_at(&k[2..], 0).context("bad shared segment key")?;
+            out.push((
+                seg,
+                serde_json::from_slice(&v).context("decode shared segment")?,
+            ));
+        }
+        Ok(out)
+    }
+
     /// Removes map `id` (and, for a volume, its journal progress).
     pub fn delete_map(&self, id: &str) -> anyhow::Result<()> {
         let prefix = map_prefix(id);
@@ -223,11 +275,12 @@ impl Store {
         Ok((all, used))
     }
 
-    /// Forgets segments (their objects are gone).
+    /// Forgets segments (their objects are gone, or no longer shared).
     pub fn forget_segments(&self, segments: &[u64]) -> anyhow::Result<()> {
         let mut batch = WriteBatch::default();
         for &s in segments {
             batch.delete(segment_key(s));
+            batch.delete(shared_key(s));
         }
         self.db.write(batch)?;
         Ok(())

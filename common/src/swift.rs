@@ -4,9 +4,12 @@
 //! the token and storage URL, logs in again on a 401, and pools keep-alive
 //! connections. Bodies are whole (`put_object`, `get_range`) or streamed
 //! (`put_object_stream`, `get_stream`) for objects too big to hold.
+//! `in_account` reaches another account with the same login (what a
+//! container ACL there lets this user do).
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -33,13 +36,24 @@ fn whole(bytes: Bytes) -> Body {
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A Swift account reached with v1.0 credentials.
+#[derive(Clone)]
 pub struct SwiftClient {
     auth_url: String,
     user: String,
     key: String,
     client: Client<HttpConnector, Body>,
-    /// Token and storage URL of the current login.
-    session: RwLock<Option<(String, String)>>,
+    /// Token and storage URL of the current login (shared by the views
+    /// of other accounts).
+    session: Arc<RwLock<Option<(String, String)>>>,
+    /// Another account to act on (`AUTH_x`), instead of the login's own.
+    account: Option<String>,
+}
+
+/// One object of a container listing.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct Listed {
+    pub name: String,
+    pub bytes: u64,
 }
 
 /// What a request answered.
@@ -64,7 +78,28 @@ impl SwiftClient {
             user: user.to_string(),
             key: key.to_string(),
             client,
-            session: RwLock::new(None),
+            session: Arc::new(RwLock::new(None)),
+            account: None,
+        }
+    }
+
+    /// The same login acting on `account` (`AUTH_x`): requests go to that
+    /// account's storage URL.
+    pub fn in_account(&self, account: &str) -> SwiftClient {
+        SwiftClient {
+            account: Some(account.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// The storage URL requests go to.
+    fn base_url(&self, storage_url: &str) -> String {
+        match &self.account {
+            None => storage_url.to_string(),
+            Some(a) => match storage_url.rsplit_once('/') {
+                Some((root, _)) => format!("{root}/{a}"),
+                None => storage_url.to_string(),
+            },
         }
     }
 
@@ -118,7 +153,7 @@ impl SwiftClient {
             };
             let mut req = http::Request::builder()
                 .method(method.clone())
-                .uri(format!("{url}{path}"))
+                .uri(format!("{}{path}", self.base_url(&url)))
                 .header("X-Auth-Token", token);
             for (name, value) in headers {
                 req = req.header(*name, value);
@@ -223,9 +258,21 @@ impl SwiftClient {
 
     /// Creates `container` (with storage policy `policy`, if given).
     pub async fn put_container(&self, container: &str, policy: Option<&str>) -> anyhow::Result<()> {
-        let headers: Vec<(&str, String)> = policy
+        self.put_container_with(container, policy, &[]).await
+    }
+
+    /// Creates `container` (or updates it) with more headers (ACLs,
+    /// metadata) beside the storage policy.
+    pub async fn put_container_with(
+        &self,
+        container: &str,
+        policy: Option<&str>,
+        extra: &[(&str, String)],
+    ) -> anyhow::Result<()> {
+        let mut headers: Vec<(&str, String)> = policy
             .map(|p| vec![("X-Storage-Policy", p.to_string())])
             .unwrap_or_default();
+        headers.extend(extra.iter().cloned());
         let a = self
             .request(
                 Method::PUT,
@@ -244,8 +291,10 @@ impl SwiftClient {
 
     /// Stores an object.
     pub async fn put_object(&self, container: &str, name: &str, data: Bytes) -> anyhow::Result<()> {
+        // hyper leaves out `Content-Length: 0`, which a PUT needs.
+        let length = [("Content-Length", data.len().to_string())];
         let a = self
-            .request(Method::PUT, &format!("/{container}/{name}"), &[], data)
+            .request(Method::PUT, &format!("/{container}/{name}"), &length, data)
             .await?;
         anyhow::ensure!(
             a.status.is_success(),
@@ -280,6 +329,40 @@ impl SwiftClient {
                 Ok(a.body.slice(start..end))
             }
             s => anyhow::bail!("GET {container}/{name} answered {s}"),
+        }
+    }
+
+    /// Every object of `container` whose name starts with `prefix`, in
+    /// name order (pages of 10 000 followed with `marker`).
+    pub async fn list(&self, container: &str, prefix: &str) -> anyhow::Result<Vec<Listed>> {
+        let enc = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        let mut out: Vec<Listed> = Vec::new();
+        loop {
+            let marker = out.last().map(|l| enc(&l.name)).unwrap_or_default();
+            let path = format!(
+                "/{container}?format=json&prefix={}&marker={marker}",
+                enc(prefix)
+            );
+            let a = self.request(Method::GET, &path, &[], Bytes::new()).await?;
+            if a.status == StatusCode::NOT_FOUND {
+                return Ok(out);
+            }
+            anyhow::ensure!(
+                a.status.is_success(),
+                "GET container {container} answered {}",
+                a.status
+            );
+            if a.status == StatusCode::NO_CONTENT || a.body.is_empty() {
+                return Ok(out);
+            }
+            let page: Vec<Listed> =
+                serde_json::from_slice(&a.body).context("decode container listing")?;
+            if page.is_empty() {
+                return Ok(out);
+            }
+            out.extend(page);
         }
     }
 

@@ -24,6 +24,14 @@ pub struct Config {
     pub container: String,
     /// Storage policy of that container when it is created (default policy if unset).
     pub storage_policy: Option<String>,
+    /// Accounts (`AUTH_x` without the prefix) of services that share
+    /// image bytes, as the volume service does for volumes cloned from
+    /// images: they may read the image container and mark clones in
+    /// `clone_container`.
+    pub clone_accounts: Vec<String>,
+    /// Container of clone markers: an object `{image}/...` there means
+    /// the image's bytes are in use, and the image cannot be deleted.
+    pub clone_container: String,
     /// Bytes per segment object of an image.
     pub segment_size: u64,
     /// Largest image accepted, in bytes.
@@ -44,6 +52,8 @@ impl Default for Config {
             object_key: String::new(),
             container: "images".into(),
             storage_policy: None,
+            clone_accounts: Vec::new(),
+            clone_container: "image-clones".into(),
             segment_size: 1 << 30,
             max_image_size: 1 << 40,
             policy_file: None,

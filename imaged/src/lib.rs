@@ -37,6 +37,7 @@ pub async fn run(
     let verifier = common::token_verifier::RemoteVerifier::new(&cfg.identity_url)?;
     tokio::spawn(verifier.clone().refresh_loop(shutdown.clone()));
     let objects = Arc::new(objects::ObjectStore::new(&cfg)?);
+    tokio::spawn(prepare_containers(objects.clone(), shutdown.clone()));
     let service = Arc::new(api::Service {
         records,
         objects,
@@ -58,4 +59,22 @@ pub async fn run(
     )
     .await;
     Ok(())
+}
+
+/// Makes the containers (and their ACLs) as soon as the object store
+/// answers, so services sharing image bytes can read images uploaded
+/// before this start.
+async fn prepare_containers(objects: Arc<objects::ObjectStore>, shutdown: CancellationToken) {
+    let mut wait = std::time::Duration::from_millis(200);
+    loop {
+        match objects.ensure_container().await {
+            Ok(()) => return,
+            Err(e) => tracing::debug!("image containers not ready yet: {e}"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(std::time::Duration::from_secs(10));
+    }
 }

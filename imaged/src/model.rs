@@ -12,6 +12,8 @@ pub mod status {
     pub const SAVING: &str = "saving";
     pub const ACTIVE: &str = "active";
     pub const DEACTIVATED: &str = "deactivated";
+    /// Being deleted: no new clone may share its bytes.
+    pub const PENDING_DELETE: &str = "pending_delete";
 }
 
 /// One segment object of an image's bytes.

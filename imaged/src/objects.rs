@@ -2,6 +2,9 @@
 //! `common::swift::SwiftClient` as the service's own user. Segment objects
 //! stream in (a chunked PUT fed from a channel; an error item aborts it so
 //! nothing partial is stored) and out (ranged GETs), and are deleted.
+//! Services named in `clone_accounts` may read the container and leave
+//! clone markers (objects `{image}/...` in the clone container) while they
+//! share an image's bytes.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +26,8 @@ pub struct ObjectStore {
     client: SwiftClient,
     container: String,
     policy: Option<String>,
+    clone_container: String,
+    clone_accounts: Vec<String>,
     container_ready: AtomicBool,
 }
 
@@ -32,21 +37,48 @@ impl ObjectStore {
             client: SwiftClient::new(&cfg.object_auth_url, &cfg.object_user, &cfg.object_key),
             container: cfg.container.clone(),
             policy: cfg.storage_policy.clone(),
+            clone_container: cfg.clone_container.clone(),
+            clone_accounts: cfg.clone_accounts.clone(),
             container_ready: AtomicBool::new(false),
         })
     }
 
-    /// Creates the container (with the configured policy) once.
+    /// Creates the container (with the configured policy) and the clone
+    /// container once, granting the clone accounts what they need.
     pub async fn ensure_container(&self) -> io::Result<()> {
         if self.container_ready.load(Ordering::Relaxed) {
             return Ok(());
         }
+        let accounts = self.clone_accounts.join(",");
         self.client
-            .put_container(&self.container, self.policy.as_deref())
+            .put_container_with(
+                &self.container,
+                self.policy.as_deref(),
+                &[("X-Container-Read", accounts.clone())],
+            )
+            .await
+            .map_err(err)?;
+        self.client
+            .put_container_with(
+                &self.clone_container,
+                None,
+                &[("X-Container-Write", accounts)],
+            )
             .await
             .map_err(err)?;
         self.container_ready.store(true, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The clone markers of an image: while there is one, its bytes are
+    /// shared and must stay.
+    pub async fn clones(&self, image_id: &str) -> io::Result<Vec<String>> {
+        let listed = self
+            .client
+            .list(&self.clone_container, &format!("{image_id}/"))
+            .await
+            .map_err(err)?;
+        Ok(listed.into_iter().map(|l| l.name).collect())
     }
 
     /// Stores an object from the pieces sent into `body`.

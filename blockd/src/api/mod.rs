@@ -45,6 +45,8 @@ pub struct Caller {
     pub target: String,
     pub can_write: bool,
     pub cloud_admin: bool,
+    /// The caller's token (other services are asked on their behalf).
+    pub token: String,
 }
 
 /// One request, parsed.
@@ -216,10 +218,11 @@ async fn authenticate(
         target: project.to_string(),
         can_write: is("admin") || is("member"),
         cloud_admin,
+        token: token.to_string(),
     })
 }
 
-async fn dispatch(service: &BlockService, caller: &Caller, call: &Call) -> ApiResult {
+async fn dispatch(service: &Arc<BlockService>, caller: &Caller, call: &Call) -> ApiResult {
     let p: Vec<&str> = call.path.iter().map(String::as_str).collect();
     match (call.method.as_str(), p.as_slice()) {
         ("GET", ["volumes"]) => volumes::list(service, caller, call, false).await,

@@ -36,7 +36,7 @@ pub fn volume(v: &VolumeRecord, base: &str) -> Value {
         .filter(|a| a.status == "attached")
         .map(volume_attachment)
         .collect();
-    json!({
+    let mut out = json!({
         "id": v.id, "name": v.name, "size": v.size, "status": v.status,
         "description": v.description, "volume_type": v.volume_type,
         "volume_type_id": DEFAULT_TYPE_ID, "availability_zone": "nova",
@@ -52,7 +52,11 @@ pub fn volume(v: &VolumeRecord, base: &str) -> Value {
         "group_id": null, "provider_id": null, "service_uuid": null,
         "shared_targets": false, "cluster_name": null, "consumes_quota": true,
         "links": link(base, "volumes", &v.id),
-    })
+    });
+    if let Some(m) = &v.image_metadata {
+        out["volume_image_metadata"] = json!(m);
+    }
+    out
 }
 
 /// `connection_info` of an attachment with an open export.

@@ -1,13 +1,18 @@
 //! `/volumes`: list (brief or detail, `?name=` and `?status=` filters),
-//! create (empty, from a snapshot or from another volume: 202), show,
-//! update (name, description, metadata) and delete (202; refused while
-//! attached or while snapshots exist, unless `cascade`).
+//! create (empty, from a snapshot, another volume or an image: 202),
+//! show, update (name, description, metadata) and delete (202; refused
+//! while attached, being created, or while snapshots exist, unless
+//! `cascade`).
 
 use http::StatusCode;
 use serde_json::{json, Value};
 
+use std::sync::Arc;
+
 use super::reply::{ApiError, ApiResult, Reply};
 use super::{misc, render, Call, Caller};
+use crate::from_image::{method_for, Method};
+use crate::images::ImageInfo;
 use crate::records::{new_uuid, now_text, VolumeRecord};
 use crate::service::{BlockService, Source};
 
@@ -96,14 +101,64 @@ pub async fn show(service: &BlockService, caller: &Caller, call: &Call, id: &str
     ))
 }
 
-pub async fn create(service: &BlockService, caller: &Caller, call: &Call) -> ApiResult {
+/// The image a create names (`imageRef`, an id or a link ending in one).
+fn image_ref(m: &serde_json::Map<String, Value>) -> Result<Option<String>, ApiError> {
+    let r = match text(m, "imageRef")? {
+        Some(r) => Some(r),
+        None => text(m, "image_id")?,
+    };
+    Ok(r.map(|r| {
+        r.trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    }))
+}
+
+/// Looks up and checks the image a volume is made from.
+async fn find_image(
+    service: &BlockService,
+    caller: &Caller,
+    id: &str,
+) -> Result<(ImageInfo, Method), ApiError> {
+    let Some(images) = &service.images else {
+        return Err(ApiError::BadRequest(
+            "Creating a volume from an image is not configured.".into(),
+        ));
+    };
+    let image = images
+        .show(&caller.token, id)
+        .await
+        .map_err(ApiError::Internal)?
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "Invalid image identifier or unable to access requested image.".into(),
+            )
+        })?;
+    if image.status != "active" {
+        return Err(ApiError::BadRequest(format!(
+            "Invalid image: Image {id} is not active."
+        )));
+    }
+    let format = image.disk_format.clone().unwrap_or_default();
+    let method = method_for(&format).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "Invalid image: Image {id} has disk format {format}, which cannot be made a volume."
+        ))
+    })?;
+    Ok((image, method))
+}
+
+pub async fn create(service: &Arc<BlockService>, caller: &Caller, call: &Call) -> ApiResult {
     let m = call.member("volume")?;
     let mut size = size_of(m.get("size"), "size")?;
     let snapshot_id = text(m, "snapshot_id")?;
     let source_volid = text(m, "source_volid")?;
-    if text(m, "imageRef")?.is_some() || text(m, "backup_id")?.is_some() {
+    let image_id = image_ref(m)?;
+    if text(m, "backup_id")?.is_some() {
         return Err(ApiError::BadRequest(
-            "Creating a volume from an image or a backup is not supported.".into(),
+            "Creating a volume from a backup is not supported.".into(),
         ));
     }
     let volume_type = match text(m, "volume_type")? {
@@ -117,26 +172,43 @@ pub async fn create(service: &BlockService, caller: &Caller, call: &Call) -> Api
             )))
         }
     };
-    let (source, least) = match (&snapshot_id, &source_volid) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::BadRequest(
-                "Give at most one of snapshot_id and source_volid.".into(),
-            ))
+    let sources = [&snapshot_id, &source_volid, &image_id];
+    if sources.iter().filter(|s| s.is_some()).count() > 1 {
+        return Err(ApiError::BadRequest(
+            "Give at most one of snapshot_id, source_volid and imageRef.".into(),
+        ));
+    }
+    let mut image = None;
+    let (source, least) = if let Some(s) = &snapshot_id {
+        let snap = super::snapshots::find(service, caller, s).await?;
+        if snap.status != "available" {
+            return Err(ApiError::BadRequest(format!(
+                "Snapshot {s} is not available."
+            )));
         }
-        (Some(s), None) => {
-            let snap = super::snapshots::find(service, caller, s).await?;
-            if snap.status != "available" {
-                return Err(ApiError::BadRequest(format!(
-                    "Snapshot {s} is not available."
-                )));
-            }
-            (Source::Snapshot(snap.id), snap.size)
+        (Source::Snapshot(snap.id), snap.size)
+    } else if let Some(id) = &source_volid {
+        let src = find(service, caller, id).await?;
+        (Source::Volume(src.id.clone()), src.size)
+    } else if let Some(id) = &image_id {
+        let (info, method) = find_image(service, caller, id).await?;
+        let gib = info.disk_bytes().div_ceil(1 << 30).max(1);
+        if let Some(s) = size.filter(|s| *s < gib) {
+            return Err(ApiError::BadRequest(format!(
+                "Invalid input received: Size of specified image {gib} GB is larger than volume size {s} GB."
+            )));
         }
-        (None, Some(id)) => {
-            let src = find(service, caller, id).await?;
-            (Source::Volume(src.id.clone()), src.size)
+        if let Some(s) = size.filter(|s| *s < info.min_disk) {
+            return Err(ApiError::BadRequest(format!(
+                "Invalid input received: Volume size {s}GB cannot be smaller than the image minDisk size {}GB.",
+                info.min_disk
+            )));
         }
-        (None, None) => (Source::Empty, 0),
+        let least = gib.max(info.min_disk);
+        image = Some((info, method));
+        (Source::Empty, least)
+    } else {
+        (Source::Empty, 0)
     };
     let size = match size.take() {
         Some(s) if s < least => {
@@ -167,11 +239,28 @@ pub async fn create(service: &BlockService, caller: &Caller, call: &Call) -> Api
         created_at: now_text(),
         updated_at: None,
         metadata: metadata(m)?,
-        bootable: false,
+        bootable: image.is_some(),
+        image_metadata: image.as_ref().map(|(i, _)| i.volume_metadata()),
         attachments: Vec::new(),
     };
     let mut answer = render::volume(&record, &call.base);
-    service.create_volume(record, source).await?;
+    match image {
+        None => service.create_volume(record, source).await?,
+        Some((info, Method::Clone)) => service
+            .clone_image(record, &info, &caller.token)
+            .await
+            .map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "Cannot make a volume from image {}: {e:#}",
+                    info.id
+                ))
+            })?,
+        Some((info, Method::Convert(format))) => {
+            service
+                .convert_image(record, &info, &caller.token, format)
+                .await?
+        }
+    };
     // The answer shows the volume as it was accepted, as Cinder does.
     answer["status"] = json!("creating");
     Ok(Reply::json(
@@ -206,7 +295,7 @@ fn truthy(v: Option<&str>) -> bool {
 
 pub async fn delete(service: &BlockService, caller: &Caller, call: &Call, id: &str) -> ApiResult {
     let v = find(service, caller, id).await?;
-    if !v.attachments.is_empty() {
+    if !v.attachments.is_empty() || v.status == "creating" || v.status == "downloading" {
         return Err(ApiError::BadRequest(format!(
             "Invalid volume: Volume status must be available or error or error_restoring or error_extending or error_managing and must not be migrating, attached, belong to a group, have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer. Volume {id} is {}.",
             v.status

@@ -1,10 +1,12 @@
 //! Where segment objects live: the `SegmentStore` trait (put, ranged get,
 //! delete), `SwiftSegments` (a container in the object store, reached
 //! with `common::swift::SwiftClient`) and `MemSegments` (in memory, for
-//! tests). `Segments` puts the read cache in front of a store.
+//! tests). `Segments` puts the read cache in front of a store, and
+//! routes the segments that are shared objects of another account
+//! (`shared.rs`) to those objects.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -12,6 +14,7 @@ use tokio::sync::OnceCell;
 
 use super::cache::{ReadCache, PIECE};
 use super::extent::segment_name;
+use super::shared::{Marker, SharedObject};
 
 /// Immutable objects named by segment id.
 pub trait SegmentStore: Send + Sync + 'static {
@@ -19,6 +22,25 @@ pub trait SegmentStore: Send + Sync + 'static {
     /// Up to `len` bytes from `offset` (fewer at the object's end).
     fn get(&self, segment: u64, offset: u64, len: u64) -> BoxFuture<'_, anyhow::Result<Bytes>>;
     fn delete(&self, segment: u64) -> BoxFuture<'_, anyhow::Result<()>>;
+    /// Up to `len` bytes from `offset` of another account's object.
+    fn get_shared<'a>(
+        &'a self,
+        object: &'a SharedObject,
+        offset: u64,
+        len: u64,
+    ) -> BoxFuture<'a, anyhow::Result<Bytes>>;
+    /// Makes a clone marker (an empty object).
+    fn mark<'a>(&'a self, marker: &'a Marker) -> BoxFuture<'a, anyhow::Result<()>>;
+    /// Removes a clone marker (gone already is fine).
+    fn unmark<'a>(&'a self, marker: &'a Marker) -> BoxFuture<'a, anyhow::Result<()>>;
+    /// Names and sizes of another account's objects under `prefix`, in
+    /// name order.
+    fn list_shared<'a>(
+        &'a self,
+        account: &'a str,
+        container: &'a str,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<(String, u64)>>>;
 }
 
 /// Segments in one container of the object store.
@@ -80,12 +102,69 @@ impl SegmentStore for SwiftSegments {
                 .await
         })
     }
+
+    fn get_shared<'a>(
+        &'a self,
+        o: &'a SharedObject,
+        offset: u64,
+        len: u64,
+    ) -> BoxFuture<'a, anyhow::Result<Bytes>> {
+        Box::pin(async move {
+            self.client
+                .in_account(&o.account)
+                .get_range(&o.container, &o.object, offset, len)
+                .await
+        })
+    }
+
+    fn mark<'a>(&'a self, m: &'a Marker) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            self.client
+                .in_account(&m.account)
+                .put_object(&m.container, &m.object, Bytes::new())
+                .await
+        })
+    }
+
+    fn unmark<'a>(&'a self, m: &'a Marker) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            self.client
+                .in_account(&m.account)
+                .delete_object(&m.container, &m.object)
+                .await
+        })
+    }
+
+    fn list_shared<'a>(
+        &'a self,
+        account: &'a str,
+        container: &'a str,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<(String, u64)>>> {
+        Box::pin(async move {
+            let listed = self
+                .client
+                .in_account(account)
+                .list(container, prefix)
+                .await?;
+            Ok(listed.into_iter().map(|l| (l.name, l.bytes)).collect())
+        })
+    }
 }
 
 /// Segments kept in memory.
 #[derive(Default)]
 pub struct MemSegments {
     pub objects: Mutex<HashMap<u64, Bytes>>,
+    /// Other accounts' objects, by `account/container/object`.
+    pub shared: Mutex<HashMap<String, Bytes>>,
+    pub markers: Mutex<HashSet<Marker>>,
+}
+
+fn slice_of(b: &Bytes, offset: u64, len: u64) -> Bytes {
+    let start = (offset as usize).min(b.len());
+    let end = ((offset + len) as usize).min(b.len());
+    b.slice(start..end)
 }
 
 impl SegmentStore for MemSegments {
@@ -106,9 +185,7 @@ impl SegmentStore for MemSegments {
             .cloned();
         Box::pin(async move {
             let b = found.ok_or_else(|| anyhow::anyhow!("no segment {segment}"))?;
-            let start = (offset as usize).min(b.len());
-            let end = ((offset + len) as usize).min(b.len());
-            Ok(b.slice(start..end))
+            Ok(slice_of(&b, offset, len))
         })
     }
 
@@ -116,12 +193,58 @@ impl SegmentStore for MemSegments {
         self.objects.lock().expect("segments lock").remove(&segment);
         Box::pin(async { Ok(()) })
     }
+
+    fn get_shared<'a>(
+        &'a self,
+        o: &'a SharedObject,
+        offset: u64,
+        len: u64,
+    ) -> BoxFuture<'a, anyhow::Result<Bytes>> {
+        let path = format!("{}/{}/{}", o.account, o.container, o.object);
+        let found = self.shared.lock().expect("shared lock").get(&path).cloned();
+        Box::pin(async move {
+            let b = found.ok_or_else(|| anyhow::anyhow!("no object {path}"))?;
+            Ok(slice_of(&b, offset, len))
+        })
+    }
+
+    fn mark<'a>(&'a self, m: &'a Marker) -> BoxFuture<'a, anyhow::Result<()>> {
+        self.markers.lock().expect("markers lock").insert(m.clone());
+        Box::pin(async { Ok(()) })
+    }
+
+    fn unmark<'a>(&'a self, m: &'a Marker) -> BoxFuture<'a, anyhow::Result<()>> {
+        self.markers.lock().expect("markers lock").remove(m);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn list_shared<'a>(
+        &'a self,
+        account: &'a str,
+        container: &'a str,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<(String, u64)>>> {
+        let full = format!("{account}/{container}/{prefix}");
+        let skip = full.len() - prefix.len();
+        let mut out: Vec<(String, u64)> = self
+            .shared
+            .lock()
+            .expect("shared lock")
+            .iter()
+            .filter(|(k, _)| k.starts_with(&full))
+            .map(|(k, v)| (k[skip..].to_string(), v.len() as u64))
+            .collect();
+        out.sort();
+        Box::pin(async move { Ok(out) })
+    }
 }
 
 /// A segment store with the read cache in front.
 pub struct Segments {
     pub store: Arc<dyn SegmentStore>,
     pub cache: ReadCache,
+    /// Segments that are other accounts' objects.
+    shared: RwLock<HashMap<u64, Arc<SharedObject>>>,
 }
 
 impl Segments {
@@ -129,6 +252,46 @@ impl Segments {
         Segments {
             store,
             cache: ReadCache::new(cache_bytes),
+            shared: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Routes `segment` to another account's object from now on.
+    pub fn add_shared(&self, segment: u64, object: SharedObject) {
+        self.shared
+            .write()
+            .expect("shared lock")
+            .insert(segment, Arc::new(object));
+    }
+
+    /// Forgets a shared segment; answers what it was.
+    pub fn remove_shared(&self, segment: u64) -> Option<Arc<SharedObject>> {
+        self.shared.write().expect("shared lock").remove(&segment)
+    }
+
+    /// The shared object behind `segment`, if it is one.
+    pub fn shared(&self, segment: u64) -> Option<Arc<SharedObject>> {
+        self.shared
+            .read()
+            .expect("shared lock")
+            .get(&segment)
+            .cloned()
+    }
+
+    /// Whether a shared segment outside `except` names `marker`.
+    pub fn marker_in_use_beyond(&self, marker: &Marker, except: &HashSet<u64>) -> bool {
+        self.shared
+            .read()
+            .expect("shared lock")
+            .iter()
+            .any(|(seg, o)| &o.marker == marker && !except.contains(seg))
+    }
+
+    /// A ranged read of a segment, from its own object or a shared one.
+    async fn fetch(&self, segment: u64, offset: u64, len: u64) -> anyhow::Result<Bytes> {
+        match self.shared(segment) {
+            Some(o) => self.store.get_shared(&o, offset, len).await,
+            None => self.store.get(segment, offset, len).await,
         }
     }
 
@@ -154,10 +317,7 @@ impl Segments {
                 j += 1;
             }
             let start = (first + i as u64) * PIECE;
-            let data = self
-                .store
-                .get(segment, start, (j - i) as u64 * PIECE)
-                .await?;
+            let data = self.fetch(segment, start, (j - i) as u64 * PIECE).await?;
             for (k, piece) in pieces.iter_mut().enumerate().take(j).skip(i) {
                 let lo = (k - i) * PIECE as usize;
                 if lo >= data.len() {

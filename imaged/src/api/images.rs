@@ -585,6 +585,9 @@ pub async fn delete(service: &Service, caller: &Caller, id: &str) -> Resp {
                 &format!("Image {id} is protected and cannot be deleted."),
             );
         }
+        if let Err(r) = refuse_if_cloned(service, image.clone()).await {
+            return r;
+        }
         if let Err(e) = service.records.delete(id).await {
             return response::internal(e);
         }
@@ -600,6 +603,44 @@ pub async fn delete(service: &Service, caller: &Caller, id: &str) -> Resp {
         }
     }
     response::empty(StatusCode::NO_CONTENT)
+}
+
+/// Refuses to delete an image whose bytes a clone shares (409, as Glance
+/// answers for an image in use by its store). The image is marked
+/// `pending_delete` before the markers are listed, and a service makes its
+/// marker before checking that the image is active, so one of the two
+/// always sees the other.
+async fn refuse_if_cloned(service: &Service, mut image: Image) -> Result<(), Resp> {
+    if image.segments.is_empty() {
+        return Ok(());
+    }
+    let before = std::mem::replace(&mut image.status, status::PENDING_DELETE.into());
+    service
+        .records
+        .put(&image)
+        .await
+        .map_err(response::internal)?;
+    let clones = service.objects.clones(&image.id).await;
+    if matches!(&clones, Ok(c) if c.is_empty()) {
+        return Ok(());
+    }
+    image.status = before;
+    service
+        .records
+        .put(&image)
+        .await
+        .map_err(response::internal)?;
+    match clones {
+        Ok(c) => Err(response::error(
+            StatusCode::CONFLICT,
+            &format!(
+                "Image {} could not be deleted because it is in use: {} volume clone(s) share its data.",
+                image.id,
+                c.len()
+            ),
+        )),
+        Err(e) => Err(response::internal(e)),
+    }
 }
 
 /// `PUT` / `DELETE /v2/images/{id}/tags/{tag}`.

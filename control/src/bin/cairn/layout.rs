@@ -238,6 +238,7 @@ pub fn image_config(
         object_auth_url: format!("http://{object_addr}/auth/v1.0"),
         object_user: format!("{IMAGE_ACCOUNT}:{IMAGE_ACCOUNT}"),
         object_key: creds.image_key.clone(),
+        clone_accounts: vec![BLOCKD_ACCOUNT.to_string()],
         ..cfg.imaged.clone()
     }
 }

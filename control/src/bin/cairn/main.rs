@@ -138,6 +138,12 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         segment_container: cfg.blockd.segment_container.clone(),
         segment_policy: cfg.blockd.segment_policy.clone(),
         cache_mib: cfg.blockd.cache_mib,
+        images: Some(blockd::ImagesConfig {
+            url: format!("http://{image_addr}"),
+            account: format!("AUTH_{}", layout::IMAGE_ACCOUNT),
+            container: cfg.imaged.container.clone(),
+            clone_container: cfg.imaged.clone_container.clone(),
+        }),
     };
     let mut object = tokio::spawn(objectd::run(object_cfg, listeners, shutdown.clone()));
     let image_cfg = layout::image_config(&cfg, &creds, identity_addr, object_addr);

@@ -1,0 +1,277 @@
+//! Volumes made from images. A raw image's volume is a clone: its map
+//! points at the image's own segment objects (shared segments, kept from
+//! deletion by a clone marker), so it is ready at once whatever the
+//! image's size. Other formats are converted, as Cinder does: the image
+//! is downloaded to a scratch file, checked with `qemu-img info` (no
+//! backing or data files), and `qemu-img convert` writes it as raw into
+//! the new volume through a private NBD export; zeros are skipped, so
+//! the volume stays thin.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::images::ImageInfo;
+use crate::records::VolumeRecord;
+use crate::service::{blocking, export_name, volume_key, BlockService, Source};
+use crate::volume::extent::Located;
+use crate::volume::rangemap::RangeMap;
+use crate::volume::shared::{Marker, SharedObject};
+
+/// How a volume gets an image's content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// The bytes are the disk: share them.
+    Clone,
+    /// Convert from this `qemu-img` format.
+    Convert(&'static str),
+}
+
+/// How an image of `disk_format` becomes a volume, if it can.
+pub fn method_for(disk_format: &str) -> Option<Method> {
+    Some(match disk_format {
+        "raw" | "iso" | "ami" | "ari" | "aki" => Method::Clone,
+        "qcow2" => Method::Convert("qcow2"),
+        "vmdk" => Method::Convert("vmdk"),
+        "vdi" => Method::Convert("vdi"),
+        "vhd" => Method::Convert("vpc"),
+        "vhdx" => Method::Convert("vhdx"),
+        _ => return None,
+    })
+}
+
+impl BlockService {
+    fn images(&self) -> anyhow::Result<&crate::images::Images> {
+        self.images
+            .as_ref()
+            .context("this volume service has no image service")
+    }
+
+    /// Makes volume `v` a clone of raw image `image` (available at once).
+    pub async fn clone_image(
+        &self,
+        v: VolumeRecord,
+        image: &ImageInfo,
+        token: &str,
+    ) -> anyhow::Result<VolumeRecord> {
+        let cfg = &self.images()?.cfg;
+        let marker = Marker {
+            account: cfg.account.clone(),
+            container: cfg.clone_container.clone(),
+            object: format!("{}/{}", image.id, v.id),
+        };
+        self.segments.store.mark(&marker).await?;
+        let made = self.clone_marked(v, image, token, &marker).await;
+        // An empty image shares nothing, so nothing would ever remove it.
+        if !matches!(made, Ok((_, true))) {
+            if let Err(e) = self.segments.store.unmark(&marker).await {
+                tracing::warn!(marker = %marker.object, "cannot remove clone marker: {e:#}");
+            }
+        }
+        made.map(|(v, _)| v)
+    }
+
+    async fn clone_marked(
+        &self,
+        v: VolumeRecord,
+        image: &ImageInfo,
+        token: &str,
+        marker: &Marker,
+    ) -> anyhow::Result<(VolumeRecord, bool)> {
+        let images = self.images()?;
+        let cfg = &images.cfg;
+        // The marker exists before the image is looked at again: the image
+        // service marks an image pending_delete before it looks for
+        // markers, so either it sees this one or this sees its deletion.
+        let now = images
+            .show(token, &image.id)
+            .await?
+            .context("the image is gone")?;
+        anyhow::ensure!(
+            now.status == "active" && now.checksum == image.checksum,
+            "image {} is no longer active",
+            image.id
+        );
+        let objects = self
+            .segments
+            .store
+            .list_shared(&cfg.account, &cfg.container, &format!("{}/", image.id))
+            .await?;
+        let total: u64 = objects.iter().map(|(_, n)| n).sum();
+        anyhow::ensure!(
+            Some(total) == image.size,
+            "image {} has {total} bytes stored, not {:?}",
+            image.id,
+            image.size
+        );
+        let mut map = RangeMap::new();
+        let mut shared = Vec::new();
+        let mut at = 0u64;
+        for (object, len) in objects.into_iter().filter(|(_, n)| *n > 0) {
+            let segment = self.store.allocate_segment();
+            map.load(at, len, Located { segment, offset: 0 });
+            shared.push((
+                segment,
+                SharedObject {
+                    account: cfg.account.clone(),
+                    container: cfg.container.clone(),
+                    object,
+                    marker: marker.clone(),
+                },
+            ));
+            at += len;
+        }
+        let shares = !shared.is_empty();
+        let v = self.create_volume(v, Source::Shared(map, shared)).await?;
+        Ok((v, shares))
+    }
+
+    /// Makes volume `v` (status `downloading`) and converts the image
+    /// into it in the background; it becomes `available`, or `error`.
+    pub async fn convert_image(
+        self: &Arc<Self>,
+        v: VolumeRecord,
+        image: &ImageInfo,
+        token: &str,
+        format: &'static str,
+    ) -> anyhow::Result<VolumeRecord> {
+        self.images()?;
+        let v = self.make_volume(v, Source::Empty, "downloading").await?;
+        let (this, id, image_id, token) = (
+            self.clone(),
+            v.id.clone(),
+            image.id.clone(),
+            token.to_string(),
+        );
+        tokio::spawn(async move {
+            let done = this.convert(&id, &image_id, &token, format).await;
+            if let Err(e) = &done {
+                tracing::warn!(volume = %id, image = %image_id, "image conversion failed: {e:#}");
+            }
+            let status = if done.is_ok() { "available" } else { "error" };
+            if let Err(e) = this.finish_creation(&id, status).await {
+                tracing::warn!(volume = %id, "cannot record the volume's status: {e:#}");
+            }
+        });
+        Ok(v)
+    }
+
+    /// Sets a volume's status after its creation (unless it was deleted).
+    async fn finish_creation(&self, id: &str, status: &str) -> anyhow::Result<()> {
+        let _serial = self.changes.lock().await;
+        let (s, k) = (self.store.clone(), volume_key(id));
+        let Some(mut v) = blocking(move || s.get_json::<VolumeRecord>(&k)).await? else {
+            return Ok(());
+        };
+        v.status = status.into();
+        v.updated_at = Some(crate::records::now_text());
+        self.put_volume(&v).await
+    }
+
+    async fn convert(
+        &self,
+        id: &str,
+        image_id: &str,
+        token: &str,
+        format: &str,
+    ) -> anyhow::Result<()> {
+        let scratch = self.scratch.join(format!("{id}.{format}"));
+        let converted = self
+            .convert_from(id, image_id, token, format, &scratch)
+            .await;
+        let _ = tokio::fs::remove_file(&scratch).await;
+        converted
+    }
+
+    async fn convert_from(
+        &self,
+        id: &str,
+        image_id: &str,
+        token: &str,
+        format: &str,
+        scratch: &std::path::Path,
+    ) -> anyhow::Result<()> {
+        self.images()?.download(token, image_id, scratch).await?;
+        let device = self.device(id)?;
+        let needed = checked_virtual_size(format, scratch).await?;
+        anyhow::ensure!(
+            needed <= crate::device::BlockDevice::size(device.as_ref()),
+            "the image's disk ({needed} bytes) is larger than the volume"
+        );
+        let name = export_name();
+        self.serve(&name, &device, false, id);
+        let addr = self.nbd_addr();
+        let host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            addr.ip().to_string()
+        };
+        let target = format!("nbd://{host}:{}/{name}", addr.port());
+        let out = tokio::process::Command::new("qemu-img")
+            .args([
+                "convert",
+                "-q",
+                "-f",
+                format,
+                "-O",
+                "raw",
+                "-n",
+                "--target-is-zero",
+            ])
+            .arg(scratch)
+            .arg(&target)
+            .output()
+            .await
+            .context("run qemu-img convert");
+        self.exports.remove(&name);
+        let out = out?;
+        anyhow::ensure!(
+            out.status.success(),
+            "qemu-img convert failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok(())
+    }
+}
+
+/// The virtual size of the image in `path`, read by `qemu-img info` with
+/// its format fixed, refusing images that name other files.
+async fn checked_virtual_size(format: &str, path: &std::path::Path) -> anyhow::Result<u64> {
+    let out = tokio::process::Command::new("qemu-img")
+        .args(["info", "--output=json", "-f", format])
+        .arg(path)
+        .output()
+        .await
+        .context("run qemu-img info")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "qemu-img info refused the image: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    let info: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("decode qemu-img info")?;
+    anyhow::ensure!(
+        info.get("backing-filename").is_none(),
+        "the image has a backing file"
+    );
+    anyhow::ensure!(
+        info.pointer("/format-specific/data/data-file").is_none(),
+        "the image has an external data file"
+    );
+    info.get("virtual-size")
+        .and_then(serde_json::Value::as_u64)
+        .context("qemu-img info gave no virtual size")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_map_to_methods() {
+        assert_eq!(method_for("raw"), Some(Method::Clone));
+        assert_eq!(method_for("qcow2"), Some(Method::Convert("qcow2")));
+        assert_eq!(method_for("vhd"), Some(Method::Convert("vpc")));
+        assert_eq!(method_for("ploop"), None);
+    }
+}
