@@ -41,6 +41,7 @@ impl S3Signer {
                 ReqBody::Empty => &[],
                 ReqBody::Full(b) => b,
                 ReqBody::Chunked { remaining, .. } => remaining,
+                ReqBody::Repeat { .. } => anyhow::bail!("a repeated body cannot be signed"),
             })
         } else {
             "UNSIGNED-PAYLOAD".to_string()

@@ -123,6 +123,9 @@ pub enum ReqBody {
     Empty,
     Full(Bytes),
     Chunked { remaining: Bytes, chunk: usize },
+    /// `block` sent again and again until `remaining` bytes went (bodies
+    /// larger than memory should hold).
+    Repeat { block: Bytes, remaining: u64 },
 }
 
 impl ReqBody {
@@ -140,6 +143,7 @@ impl ReqBody {
             ReqBody::Empty => 0,
             ReqBody::Full(b) => b.len() as u64,
             ReqBody::Chunked { remaining, .. } => remaining.len() as u64,
+            ReqBody::Repeat { remaining, .. } => *remaining,
         }
     }
 
@@ -171,6 +175,11 @@ impl Body for ReqBody {
                     let n = (*chunk).max(1).min(remaining.len());
                     Some(remaining.split_to(n))
                 }
+            }
+            ReqBody::Repeat { block, remaining } => {
+                let n = (block.len() as u64).min(*remaining) as usize;
+                *remaining -= n as u64;
+                (n > 0).then(|| block.slice(..n))
             }
         };
         Poll::Ready(frame.map(|data| Ok(Frame::data(data))))

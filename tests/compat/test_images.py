@@ -274,3 +274,4 @@ def test_bench_image_smoke(cairn):
     assert proc.returncode == 0, out + proc.stderr.decode()
     figures = json.loads(out.strip().splitlines()[-1])
     assert figures["image.upload_8m_mib_per_s"] > 0 and figures["image.download_8m_mib_per_s"] > 0, figures
+    assert figures["image.volume_from_8m_ms"] > 0, figures
