@@ -322,6 +322,42 @@ def test_flushed_writes_survive_kill_9(cairn_factory, tmp_path):
         time.sleep(0.5)
 
 
+def test_volume_survives_losing_an_object_device(cairn_factory, tmp_path):
+    server = cairn_factory()
+    server.start()
+    c = Cinder(server.openrc)
+    segs = blockd_segments(server)
+    vol = c.create(size=1, name="replicated")
+    att, uri = c.attach(vol)
+    data_file = tmp_path / "data.raw"
+    data = random_file(data_file, 8 * MIB, seed=11)
+    run(tool("qemu-img"), "convert", "-n", "-f", "raw", "-O", "raw", str(data_file), uri)
+    deadline = time.monotonic() + 30
+    while segment_bytes(segs) < 8 * MIB:
+        assert time.monotonic() < deadline, "journal never packed into segments"
+        time.sleep(0.2)
+    server.stop()
+    # One whole device of the object store is lost (the read cache goes
+    # with the restart): every segment must still read from the others.
+    def big_files(device):
+        return sum(f.stat().st_size for f in device.rglob("*") if f.is_file() and f.stat().st_size >= MIB)
+
+    devices = sorted(p for p in (server.data_dir / "devices").iterdir() if p.is_dir())
+    assert len(devices) >= 3, devices
+    lost = max(devices, key=big_files)
+    assert big_files(lost) >= 4 * MIB, "no device holds a segment"
+    shutil.rmtree(lost)
+    lost.mkdir()
+    server.start()
+    c = Cinder(server.openrc)
+    r = c.call("GET", f"/attachments/{att}", expect=200).json()["attachment"]
+    d = r["connection_info"]["data"]
+    uri = f"nbd://{d['host']}:{d['port']}/{d['export_name']}"
+    assert read_back(uri, tmp_path / "back.raw", 8 * MIB) == data
+    c.detach(att)
+    c.call("DELETE", f"/volumes/{vol}", expect=202)
+
+
 def segment_bytes(conn):
     """Bytes in blockd's segment container (0 before it exists)."""
     try:
