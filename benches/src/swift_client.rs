@@ -122,10 +122,16 @@ pub fn encode_path(text: &str, keep_slash: bool) -> String {
 pub enum ReqBody {
     Empty,
     Full(Bytes),
-    Chunked { remaining: Bytes, chunk: usize },
+    Chunked {
+        remaining: Bytes,
+        chunk: usize,
+    },
     /// `block` sent again and again until `remaining` bytes went (bodies
     /// larger than memory should hold).
-    Repeat { block: Bytes, remaining: u64 },
+    Repeat {
+        block: Bytes,
+        remaining: u64,
+    },
 }
 
 impl ReqBody {

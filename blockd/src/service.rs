@@ -21,6 +21,7 @@ use crate::nbd::{Export, Exports};
 use crate::records::{AttachmentRecord, SnapshotRecord, VolumeRecord};
 use crate::store::Store;
 use crate::volume::cleaner::Cleaner;
+use crate::volume::compactor;
 use crate::volume::extent::Located;
 use crate::volume::rangemap::RangeMap;
 use crate::volume::segments::{SegmentStore, Segments};
@@ -38,6 +39,8 @@ const CLEAN_INTERVAL: Duration = Duration::from_secs(30);
 const FINAL_PACK: Duration = Duration::from_secs(5);
 /// How soon the cleaner looks again at segments it found unreferenced.
 const CLEAN_GRACE: Duration = Duration::from_secs(3);
+/// How often segments are surveyed for compaction and orphans.
+const COMPACT_INTERVAL: Duration = Duration::from_secs(120);
 
 /// Where a new volume's contents come from.
 pub enum Source {
@@ -409,6 +412,7 @@ impl BlockService {
     pub async fn run_background(self: Arc<Self>, shutdown: CancellationToken) {
         let mut cleaner = Cleaner::default();
         let mut next_clean = tokio::time::Instant::now() + CLEAN_INTERVAL;
+        let mut next_compact = tokio::time::Instant::now() + CLEAN_INTERVAL;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -420,6 +424,12 @@ impl BlockService {
             if tokio::time::Instant::now() >= next_clean {
                 if let Err(e) = cleaner.sweep(&self.store, &self.segments).await {
                     tracing::warn!("segment cleaner failed: {e:#}");
+                }
+                if tokio::time::Instant::now() >= next_compact {
+                    next_compact = tokio::time::Instant::now() + COMPACT_INTERVAL;
+                    if let Err(e) = self.compact().await {
+                        tracing::warn!("segment compaction failed: {e:#}");
+                    }
                 }
                 let wait = if cleaner.has_candidates() {
                     CLEAN_GRACE
@@ -435,6 +445,59 @@ impl BlockService {
         {
             tracing::info!("journals left unpacked at shutdown; they replay at the next start");
         }
+    }
+
+    /// One compaction pass: orphans deleted, sparse segments rewritten
+    /// and every map pointed at the copies (the cleaner then deletes the
+    /// old segments). Answers (orphans deleted, segments rewritten).
+    pub async fn compact(&self) -> anyhow::Result<(usize, usize)> {
+        let found = compactor::survey(&self.store, &self.segments).await?;
+        let mut orphans = 0;
+        for seg in &found.orphans {
+            match self.segments.store.delete(*seg).await {
+                Ok(()) => orphans += 1,
+                Err(e) => tracing::warn!(segment = seg, "cannot delete orphan segment: {e:#}"),
+            }
+        }
+        if found.sparse.is_empty() {
+            return Ok((orphans, 0));
+        }
+        let moves = compactor::copy_live(&self.store, &self.segments, &found.sparse).await?;
+        // Maps change only under the record lock: no snapshot or volume
+        // is made or deleted meanwhile.
+        let _serial = self.changes.lock().await;
+        let devices: Vec<Arc<VolumeDevice>> = self
+            .devices
+            .lock()
+            .expect("devices lock")
+            .values()
+            .cloned()
+            .collect();
+        let snapshots: Vec<String> = self
+            .snapshots(None)
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        let (s, moves) = (self.store.clone(), Arc::new(moves));
+        let m = moves.clone();
+        blocking(move || {
+            for d in devices {
+                d.remap(&m)?;
+            }
+            for id in snapshots {
+                let mut map = s.load_map(&id)?;
+                if m.apply(&mut map) {
+                    s.commit_map(&id, &mut map)?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        let rewritten = moves.sources().count();
+        tracing::info!(orphans, rewritten, "segments compacted");
+        self.clean_wanted.notify_one();
+        Ok((orphans, rewritten))
     }
 
     async fn pack_due(&self, idle: Duration) {

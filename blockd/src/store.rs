@@ -12,6 +12,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use anyhow::Context;
 use rocksdb::{Direction, IteratorMode, WriteBatch, DB};
@@ -27,6 +28,8 @@ const NEXT_SEGMENT: &[u8] = b"k/next_segment";
 pub struct Store {
     db: DB,
     next_segment: AtomicU64,
+    /// Segments allocated and not yet recorded (or abandoned).
+    in_flight: Mutex<HashSet<u64>>,
 }
 
 fn map_prefix(map: &str) -> Vec<u8> {
@@ -69,6 +72,7 @@ impl Store {
         Ok(Store {
             db,
             next_segment: AtomicU64::new(next),
+            in_flight: Mutex::new(HashSet::new()),
         })
     }
 
@@ -108,9 +112,53 @@ impl Store {
         Ok(out)
     }
 
-    /// A fresh segment id (persisted with the batch that uses it).
+    /// A fresh segment id (persisted with the batch that uses it); it is
+    /// in flight until recorded or abandoned.
     pub fn allocate_segment(&self) -> u64 {
-        self.next_segment.fetch_add(1, Ordering::SeqCst)
+        let id = self.next_segment.fetch_add(1, Ordering::SeqCst);
+        self.in_flight.lock().expect("in-flight lock").insert(id);
+        id
+    }
+
+    /// Gives up an allocated segment (its write failed).
+    pub fn abandon_segment(&self, id: u64) {
+        self.in_flight.lock().expect("in-flight lock").remove(&id);
+    }
+
+    /// Segments allocated and not yet recorded.
+    pub fn in_flight(&self) -> HashSet<u64> {
+        self.in_flight.lock().expect("in-flight lock").clone()
+    }
+
+    fn landed(&self, ids: impl IntoIterator<Item = u64>) {
+        let mut g = self.in_flight.lock().expect("in-flight lock");
+        for id in ids {
+            g.remove(&id);
+        }
+    }
+
+    /// Records segment `id` as written by `writer` (no map names it yet).
+    pub fn record_segment(&self, id: u64, writer: &str) -> anyhow::Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.put(segment_key(id), writer.as_bytes());
+        let next = self.next_segment.load(Ordering::SeqCst).max(id + 1);
+        batch.put(NEXT_SEGMENT, next.to_be_bytes());
+        let mut opts = rocksdb::WriteOptions::default();
+        opts.set_sync(true);
+        self.db.write_opt(batch, &opts)?;
+        self.landed([id]);
+        Ok(())
+    }
+
+    /// Commits the changed entries of map `id` (after a remap).
+    pub fn commit_map(&self, id: &str, map: &mut RangeMap<Located>) -> anyhow::Result<()> {
+        let mut batch = WriteBatch::default();
+        let changes = map.take_changes();
+        Self::stage_entries(&mut batch, id, map, &changes);
+        let mut opts = rocksdb::WriteOptions::default();
+        opts.set_sync(true);
+        self.db.write_opt(batch, &opts)?;
+        Ok(())
     }
 
     /// Reads map `map`.
@@ -172,6 +220,7 @@ impl Store {
         let mut opts = rocksdb::WriteOptions::default();
         opts.set_sync(true);
         self.db.write_opt(batch, &opts)?;
+        self.landed(segment);
         Ok(())
     }
 
@@ -215,6 +264,7 @@ impl Store {
         let mut opts = rocksdb::WriteOptions::default();
         opts.set_sync(true);
         self.db.write_opt(batch, &opts)?;
+        self.landed(shared.iter().map(|(seg, _)| *seg));
         Ok(())
     }
 
@@ -273,6 +323,34 @@ impl Store {
             used.insert(u64_at(&v, 1).context("bad map entry")?);
         }
         Ok((all, used))
+    }
+
+    /// Every segment recorded, and every map entry as (segment, offset,
+    /// length), read from one consistent view.
+    #[allow(clippy::type_complexity)]
+    pub fn segment_entries(&self) -> anyhow::Result<(Vec<u64>, Vec<(u64, u64, u64)>)> {
+        let snap = self.db.snapshot();
+        let mut recorded = Vec::new();
+        for item in snap.iterator(IteratorMode::From(b"s/", Direction::Forward)) {
+            let (k, _) = item?;
+            if !k.starts_with(b"s/") {
+                break;
+            }
+            recorded.push(u64_at(&k[2..], 0).context("bad segment key")?);
+        }
+        let mut entries = Vec::new();
+        for item in snap.iterator(IteratorMode::From(b"m/", Direction::Forward)) {
+            let (k, v) = item?;
+            if !k.starts_with(b"m/") {
+                break;
+            }
+            let (len, segment, offset) = (u64_at(&v, 0), u64_at(&v, 1), u64_at(&v, 2));
+            let (Some(len), Some(segment), Some(offset)) = (len, segment, offset) else {
+                anyhow::bail!("bad map entry");
+            };
+            entries.push((segment, offset, len));
+        }
+        Ok((recorded, entries))
     }
 
     /// Forgets segments (their objects are gone, or no longer shared).

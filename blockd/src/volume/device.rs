@@ -21,6 +21,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
+use super::compactor::Moves;
 use super::extent::{Located, Written};
 use super::journal::{self, JournalFile, Record};
 use super::rangemap::RangeMap;
@@ -323,13 +324,36 @@ impl VolumeDevice {
             None
         } else {
             let id = self.store.allocate_segment();
-            self.segments.store.put(id, data.freeze()).await?;
+            if let Err(e) = self.segments.store.put(id, data.freeze()).await {
+                self.store.abandon_segment(id);
+                return Err(e);
+            }
             Some(id)
         };
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.commit(generation, segment, placed)).await??;
+        let committed =
+            tokio::task::spawn_blocking(move || this.commit(generation, segment, placed))
+                .await
+                .map_err(anyhow::Error::from)
+                .and_then(|r| r);
+        if let Err(e) = committed {
+            // The stored segment is an orphan now; the compactor removes it.
+            if let Some(id) = segment {
+                self.store.abandon_segment(id);
+            }
+            return Err(e);
+        }
         tracing::debug!(volume = %self.id, ?segment, bytes, "journal packed");
         Ok(true)
+    }
+
+    /// Points the map's moved stretches at their copies and commits them.
+    pub fn remap(&self, moves: &Moves) -> anyhow::Result<()> {
+        let mut st = self.state.write().expect("volume lock");
+        if moves.apply(&mut st.map) {
+            self.store.commit_map(&self.id, &mut st.map)?;
+        }
+        Ok(())
     }
 
     /// Packs everything written so far and answers a copy of the extent map.

@@ -4,12 +4,14 @@
 //! places in immutable segment objects (`segments.rs`, read through the
 //! cache in `cache.rs`), and the device that ties them together and packs
 //! the journal into segments (`device.rs`). `cleaner.rs` deletes segments
-//! no map refers to any more. Snapshots and clones are copies of a map;
+//! no map refers to any more; `compactor.rs` rewrites mostly dead ones and
+//! finds orphans. Snapshots and clones are copies of a map;
 //! a volume made from a raw image maps onto the image's own objects
 //! (`shared.rs`).
 
 pub mod cache;
 pub mod cleaner;
+pub mod compactor;
 pub mod device;
 pub mod extent;
 pub mod journal;

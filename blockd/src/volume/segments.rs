@@ -33,6 +33,8 @@ pub trait SegmentStore: Send + Sync + 'static {
     fn mark<'a>(&'a self, marker: &'a Marker) -> BoxFuture<'a, anyhow::Result<()>>;
     /// Removes a clone marker (gone already is fine).
     fn unmark<'a>(&'a self, marker: &'a Marker) -> BoxFuture<'a, anyhow::Result<()>>;
+    /// Every segment object stored, with its size.
+    fn list_own(&self) -> BoxFuture<'_, anyhow::Result<Vec<(u64, u64)>>>;
     /// Names and sizes of another account's objects under `prefix`, in
     /// name order.
     fn list_shared<'a>(
@@ -100,6 +102,17 @@ impl SegmentStore for SwiftSegments {
             self.client
                 .delete_object(&self.container, &segment_name(segment))
                 .await
+        })
+    }
+
+    fn list_own(&self) -> BoxFuture<'_, anyhow::Result<Vec<(u64, u64)>>> {
+        Box::pin(async move {
+            let listed = self.client.list(&self.container, "").await?;
+            Ok(listed
+                .into_iter()
+                .filter(|l| l.name.len() == 16)
+                .filter_map(|l| Some((u64::from_str_radix(&l.name, 16).ok()?, l.bytes)))
+                .collect())
         })
     }
 
@@ -192,6 +205,18 @@ impl SegmentStore for MemSegments {
     fn delete(&self, segment: u64) -> BoxFuture<'_, anyhow::Result<()>> {
         self.objects.lock().expect("segments lock").remove(&segment);
         Box::pin(async { Ok(()) })
+    }
+
+    fn list_own(&self) -> BoxFuture<'_, anyhow::Result<Vec<(u64, u64)>>> {
+        let mut out: Vec<(u64, u64)> = self
+            .objects
+            .lock()
+            .expect("segments lock")
+            .iter()
+            .map(|(id, b)| (*id, b.len() as u64))
+            .collect();
+        out.sort_unstable();
+        Box::pin(async move { Ok(out) })
     }
 
     fn get_shared<'a>(
