@@ -305,24 +305,8 @@ impl Store {
     /// Every segment written, and those some map still refers to, read
     /// from one consistent view.
     pub fn segment_usage(&self) -> anyhow::Result<(Vec<u64>, HashSet<u64>)> {
-        let snap = self.db.snapshot();
-        let mut all = Vec::new();
-        for item in snap.iterator(IteratorMode::From(b"s/", Direction::Forward)) {
-            let (k, _) = item?;
-            if !k.starts_with(b"s/") {
-                break;
-            }
-            all.push(u64_at(&k[2..], 0).context("bad segment key")?);
-        }
-        let mut used = HashSet::new();
-        for item in snap.iterator(IteratorMode::From(b"m/", Direction::Forward)) {
-            let (k, v) = item?;
-            if !k.starts_with(b"m/") {
-                break;
-            }
-            used.insert(u64_at(&v, 1).context("bad map entry")?);
-        }
-        Ok((all, used))
+        let (all, entries) = self.segment_entries()?;
+        Ok((all, entries.into_iter().map(|(seg, _, _)| seg).collect()))
     }
 
     /// Every segment recorded, and every map entry as (segment, offset,
