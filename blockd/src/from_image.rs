@@ -3,7 +3,7 @@
 //! deletion by a clone marker), so it is ready at once whatever the
 //! image's size. Other formats are converted, as Cinder does: the image
 //! is downloaded to a scratch file, checked with `qemu-img info` (no
-//! backing or data files), and `qemu-img convert` writes it as raw into
+//! backing file, data file or extent other than itself), and `qemu-img convert` writes it as raw into
 //! the new volume through a private NBD export; zeros are skipped, so
 //! the volume stays thin.
 
@@ -258,6 +258,18 @@ async fn checked_virtual_size(format: &str, path: &std::path::Path) -> anyhow::R
         info.pointer("/format-specific/data/data-file").is_none(),
         "the image has an external data file"
     );
+    // A vmdk's descriptor may name other files as extents.
+    let own = path.to_string_lossy();
+    let extents = info
+        .pointer("/format-specific/data/extents")
+        .and_then(serde_json::Value::as_array);
+    for e in extents.into_iter().flatten() {
+        let name = e.get("filename").and_then(serde_json::Value::as_str);
+        anyhow::ensure!(
+            name == Some(own.as_ref()),
+            "the image names another file as an extent"
+        );
+    }
     info.get("virtual-size")
         .and_then(serde_json::Value::as_u64)
         .context("qemu-img info gave no virtual size")
@@ -273,5 +285,47 @@ mod tests {
         assert_eq!(method_for("qcow2"), Some(Method::Convert("qcow2")));
         assert_eq!(method_for("vhd"), Some(Method::Convert("vpc")));
         assert_eq!(method_for("ploop"), None);
+    }
+
+    #[tokio::test]
+    async fn images_naming_other_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, vec![7u8; 512]).unwrap();
+        // A vmdk whose descriptor names a host file as its extent.
+        let vmdk = dir.path().join("evil.vmdk");
+        let descriptor = format!(
+            "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n\
+             createType=\"monolithicFlat\"\nRW 1 FLAT \"{}\" 0\n",
+            secret.display()
+        );
+        std::fs::write(&vmdk, descriptor).unwrap();
+        let e = checked_virtual_size("vmdk", &vmdk).await.unwrap_err();
+        assert!(format!("{e:#}").contains("another file"), "{e:#}");
+        // A qcow2 with a backing file.
+        let base = dir.path().join("base.qcow2");
+        let child = dir.path().join("child.qcow2");
+        for args in [
+            vec!["create", "-f", "qcow2", base.to_str().unwrap(), "1M"],
+            vec![
+                "create",
+                "-f",
+                "qcow2",
+                "-F",
+                "qcow2",
+                "-b",
+                base.to_str().unwrap(),
+                child.to_str().unwrap(),
+            ],
+        ] {
+            let ok = std::process::Command::new("qemu-img")
+                .args(&args)
+                .output()
+                .unwrap();
+            assert!(ok.status.success(), "{ok:?}");
+        }
+        let e = checked_virtual_size("qcow2", &child).await.unwrap_err();
+        assert!(format!("{e:#}").contains("backing file"), "{e:#}");
+        assert_eq!(checked_virtual_size("qcow2", &base).await.unwrap(), 1 << 20);
     }
 }

@@ -1,7 +1,7 @@
 """Volumes made from images, with the real `openstack` CLI: a raw
 image's volume is a clone that shares the image's objects (nothing is
 copied, the image cannot be deleted while it is shared, writes to the
-volume never reach the image), a qcow2 image is converted to raw, and
+volume never reach the image), qcow2 and vmdk images are converted to raw, and
 each volume reads back over NBD exactly the image's disk. A project
 cannot make a volume from an image it cannot see."""
 
@@ -98,7 +98,8 @@ def test_raw_image_volume_is_a_clone_sharing_the_image(cairn, cinder, openstack,
                         timeout=30).status_code == 404
 
 
-def test_qcow2_image_is_converted_to_raw(cinder, openstack, tmp_path, unique):
+@pytest.mark.parametrize("fmt", ["qcow2", "vmdk"])
+def test_other_formats_are_converted_to_raw(cinder, openstack, tmp_path, unique, fmt):
     # A disk with data at both ends and a hole between.
     head, tail = os.urandom(3 * MIB + 5), os.urandom(MIB)
     disk = tmp_path / "disk.raw"
@@ -107,15 +108,17 @@ def test_qcow2_image_is_converted_to_raw(cinder, openstack, tmp_path, unique):
         f.write(head)
         f.seek(size - len(tail))
         f.write(tail)
-    run(tool("qemu-img"), "convert", "-f", "raw", "-O", "qcow2", str(disk), str(tmp_path / "disk.qcow2"))
-    name = unique("q2")
-    image = openstack("image", "create", "--disk-format", "qcow2", "--container-format", "bare",
-                      "--file", str(tmp_path / "disk.qcow2"), name)
-    assert image["virtual_size"] == size
+    converted = tmp_path / f"disk.{fmt}"
+    run(tool("qemu-img"), "convert", "-f", "raw", "-O", fmt, str(disk), str(converted))
+    name = unique(fmt)
+    image = openstack("image", "create", "--disk-format", fmt, "--container-format", "bare",
+                      "--file", str(converted), name)
+    if fmt == "qcow2":
+        assert image["virtual_size"] == size
 
     vol = openstack("volume", "create", "--image", name, "--size", "1", unique("vol"))["id"]
     v = wait_status(cinder, vol, "available")
-    assert v["volume_image_metadata"]["disk_format"] == "qcow2"
+    assert v["volume_image_metadata"]["disk_format"] == fmt
     att, uri = cinder.attach(vol)
     got = read_back(uri, tmp_path / "back.raw", size + MIB)
     assert got == disk.read_bytes() + bytes(MIB)
