@@ -318,6 +318,11 @@ impl MultiHost {
         self.root.path()
     }
 
+    /// The config file of host `h` (read again when it starts).
+    pub fn host_config(&self, h: usize) -> &Path {
+        &self.hosts[h].proc.config
+    }
+
     /// Kills host `h` with SIGKILL (nothing flushed, nothing cleaned up).
     pub fn kill(&mut self, h: usize) {
         self.hosts[h].proc.kill();

@@ -1,8 +1,8 @@
 //! System tests of the erasure-coded policy (4+2) on three storage hosts of
 //! two devices each and a proxy, as separate processes: objects of every
 //! size class read back byte-exact, also with two devices' archives gone;
-//! the reconstructor restores lost and corrupt archives; ranges read only
-//! what was asked.
+//! the reconstructor restores lost and corrupt archives and reaps those
+//! of a failed write; ranges read only what was asked.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -250,4 +250,101 @@ async fn container_policy_is_fixed_once_set() {
     assert!(wait_until(SETTLE, || mh.settled_in(1, 1, 6)).await);
     assert!(wait_until(SETTLE, || mh.settled_in(0, 1, 3)).await);
     assert_eq!(&s.get("/p/x").await.body[..], &body[..]);
+}
+
+/// Copies a directory tree.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Two archives of a newer version (a write that reached fewer than k
+/// devices) beside four of the version before: reads serve the older one,
+/// and once past the reclaim age the reconstructor removes the stranded
+/// archives and rebuilds the older version in their place.
+#[tokio::test(flavor = "multi_thread")]
+async fn archives_of_a_failed_write_are_reaped() {
+    let mut mh = MultiHost::start_ec(3, 2).await;
+    let s = mh.swift();
+    let r = s
+        .request("PUT", "/ec", &[("x-storage-policy", EC_POLICY)], Vec::new())
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let v1 = random_bytes(3 * EC_SEGMENT + 17);
+    assert_eq!(
+        s.put("/ec/obj", v1.clone()).await.status,
+        StatusCode::CREATED
+    );
+    settle(&mh, 1).await;
+    let policy_dir = |mh: &MultiHost, h: usize, d: usize| {
+        mh.hosts[h]
+            .devices_dir
+            .join(&mh.hosts[h].devices[d])
+            .join("policy-1")
+    };
+    let backup = mh.root().join("backup");
+    for h in 0..3 {
+        mh.stop(h).await;
+        let cfg = std::fs::read_to_string(mh.host_config(h)).unwrap();
+        let cfg = cfg.replacen("[objectd]\n", "[objectd]\nreclaim_age_secs = 2\n", 1);
+        std::fs::write(mh.host_config(h), cfg).unwrap();
+    }
+    for h in 0..2 {
+        for d in 0..2 {
+            copy_tree(&policy_dir(&mh, h, d), &backup.join(format!("{h}-{d}")));
+        }
+    }
+    for h in 0..3 {
+        mh.start_host(h).await;
+    }
+    let v2 = random_bytes(3 * EC_SEGMENT + 17);
+    let s = mh.swift();
+    assert_eq!(s.put("/ec/obj", v2).await.status, StatusCode::CREATED);
+    for h in 0..3 {
+        mh.stop(h).await;
+    }
+    // Four devices go back to before the write: it reached only two.
+    for h in 0..2 {
+        for d in 0..2 {
+            std::fs::remove_dir_all(policy_dir(&mh, h, d)).unwrap();
+            copy_tree(&backup.join(format!("{h}-{d}")), &policy_dir(&mh, h, d));
+        }
+    }
+    for h in 0..3 {
+        mh.start_host(h).await;
+    }
+    let s = mh.swift();
+    let got = s.get("/ec/obj").await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert!(
+        got.body[..] == v1[..],
+        "reads serve the last complete version"
+    );
+    let one_version = wait_until(SETTLE, || async {
+        let files: Vec<PathBuf> = (0..3).flat_map(|h| archive_files(&mh, h)).collect();
+        let names: std::collections::HashSet<_> = files
+            .iter()
+            .map(|f| f.file_name().unwrap().to_owned())
+            .collect();
+        files.len() == 6 && names.len() == 1
+    })
+    .await;
+    assert!(
+        one_version,
+        "stranded archives were not replaced: {:?}\n{}",
+        (0..3)
+            .flat_map(|h| archive_files(&mh, h))
+            .collect::<Vec<_>>(),
+        mh.host_log(2)
+    );
+    let got = mh.swift().get("/ec/obj").await;
+    assert!(got.status == StatusCode::OK && got.body[..] == v1[..]);
 }

@@ -7,7 +7,11 @@
 //!   slot after it, cyclically, that holds the version);
 //! - tombstones are copied as they are (they are the same everywhere);
 //! - a store holding a partition it is not a primary for (a handoff) sends
-//!   each archive to the primary of its fragment index, then drops it.
+//!   each archive to the primary of its fragment index, then drops it;
+//! - an archive of a version that fewer than `k` primaries hold, and none
+//!   holds anything newer of, is the remains of a failed write: no read can
+//!   use it and nothing can rebuild it. Once older than the reclaim age it
+//!   is removed, so the version before it gets rebuilt in its place.
 //!
 //! Missing archives include quarantined ones: the auditor and the proxy's
 //! reads quarantine corrupt archives, and this rebuilds them.
@@ -100,6 +104,7 @@ pub async fn reconstruct_partition(
         all_done &= summary.is_some();
         summaries.push(summary);
     }
+    let everyone_answered = summaries.iter().all(Option::is_some);
     for (key, version) in &mine {
         if shutdown.is_cancelled() {
             return;
@@ -118,6 +123,26 @@ pub async fn reconstruct_partition(
         let Some((meta, _)) = record::decode_object(&raw) else {
             continue;
         };
+        if everyone_answered && stranded(&summaries, key, version, &meta, settings) {
+            let only = std::iter::once((key.clone(), *version)).collect();
+            match dev.purge_records(part, only).await {
+                Ok(_) => {
+                    warn!(
+                        device = dev.id,
+                        part,
+                        "removed a fragment archive of a failed write ({} of {} archives)",
+                        holders(&summaries, key, version),
+                        meta.fragment.as_ref().map_or(0, |f| f.k)
+                    );
+                    report.reclaimed += 1;
+                }
+                Err(e) => {
+                    warn!(device = dev.id, part, "cannot remove stranded archive: {e}");
+                    report.errors += 1;
+                }
+            }
+            continue;
+        }
         for (slot, node) in primaries.iter().enumerate() {
             if Some(slot) == my_slot || holds(summaries[slot].as_ref(), key, version) {
                 continue;
@@ -191,6 +216,40 @@ pub async fn reconstruct_partition(
             }
         }
     }
+}
+
+/// How many primaries hold exactly this version.
+fn holders(summaries: &[Option<Summary>], key: &[u8], mine: &Version) -> usize {
+    summaries
+        .iter()
+        .filter(|s| {
+            s.as_ref()
+                .and_then(|s| s.get(key))
+                .is_some_and(|t| t[0] == mine[0])
+        })
+        .count()
+}
+
+/// Whether this archive is the remains of a failed write past the reclaim
+/// age: fewer than `k` primaries hold its version and none a newer one.
+fn stranded(
+    summaries: &[Option<Summary>],
+    key: &[u8],
+    mine: &Version,
+    meta: &ObjectMeta,
+    settings: &Settings,
+) -> bool {
+    let Some(f) = meta.fragment.as_ref().filter(|_| !meta.deleted) else {
+        return false;
+    };
+    let newer = summaries.iter().any(|s| {
+        s.as_ref()
+            .and_then(|s| s.get(key))
+            .is_some_and(|t| t[0] > mine[0])
+    });
+    let old = meta.ts.secs_ceil() + settings.reclaim_age.as_secs()
+        < crate::timestamp::Timestamp::now_secs();
+    !newer && old && holders(summaries, key, mine) < f.k as usize
 }
 
 /// The slot that rebuilds `missing`'s archive: the first one after it,
