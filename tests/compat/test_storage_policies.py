@@ -152,3 +152,32 @@ def test_s3_on_an_erasure_coded_bucket(cairn, project_conn, unique):
     )
     assert admin_conn.head_container(f"{ec_container}+segments")["x-storage-policy"] == EC
     assert s3.get_object(Bucket=ec_container, Key="mp")["Body"].read() == b"".join(parts)
+
+
+def test_account_reports_each_policy(admin_conn, unique):
+    def figures():
+        h = admin_conn.head_account()
+        return {(pol, what): int(h.get(f"x-account-storage-policy-{pol}-{what}", 0))
+                for pol in ("replicated", EC) for what in ("container-count", "object-count", "bytes-used")}
+
+    before = figures()
+    ec, rep = unique("acct-ec"), unique("acct-rep")
+    admin_conn.put_container(ec, headers={"X-Storage-Policy": EC})
+    admin_conn.put_container(rep)
+    admin_conn.put_object(ec, "a", b"x" * 10)
+    admin_conn.put_object(ec, "b", b"y" * 20)
+    admin_conn.put_object(rep, "c", b"z" * 5)
+    want = {(EC, "container-count"): 1, (EC, "object-count"): 2, (EC, "bytes-used"): 30,
+            ("replicated", "container-count"): 1, ("replicated", "object-count"): 1,
+            ("replicated", "bytes-used"): 5}
+    deadline = time.monotonic() + 30
+    while True:
+        now = figures()
+        delta = {k: now[k] - before[k] for k in want}
+        if delta == want:
+            break
+        assert time.monotonic() < deadline, f"per-policy account figures: {delta}"
+        time.sleep(0.2)
+    h = admin_conn.head_account()
+    total = sum(int(h[f"x-account-storage-policy-{p}-object-count"]) for p in ("replicated", EC))
+    assert total == int(h["x-account-object-count"])

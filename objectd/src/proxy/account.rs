@@ -1,6 +1,8 @@
 //! Account operations: metadata, the container listing, and the rows that
 //! container changes push into it.
 
+use std::collections::BTreeMap;
+
 use super::{tally, Cluster, ProxyError};
 use crate::store::listing::{Entry, ListParams, Listing};
 use crate::store::record::{AccountInfo, ContainerInfo, ContainerRow};
@@ -12,6 +14,8 @@ pub struct AccountStats {
     pub containers: u64,
     pub objects: u64,
     pub bytes: u64,
+    /// Containers, objects and bytes per storage policy (by name).
+    pub per_policy: BTreeMap<String, [u64; 3]>,
     pub info: AccountInfo,
 }
 
@@ -41,6 +45,7 @@ impl Cluster {
             stats_ts,
             object_count: info.object_count,
             bytes_used: info.bytes_used,
+            policy: info.policy.clone(),
         };
         for d in &place.nodes {
             if let Err(e) = d
@@ -106,6 +111,15 @@ impl Cluster {
                 stats.containers += 1;
                 stats.objects += row.object_count;
                 stats.bytes += row.bytes_used;
+                let policies = self.policies();
+                let policy = policies
+                    .by_name(&row.policy)
+                    .or_else(|| policies.get(0))
+                    .map_or_else(|| row.policy.clone(), |p| p.name.clone());
+                let sums = stats.per_policy.entry(policy).or_default();
+                sums[0] += 1;
+                sums[1] += row.object_count;
+                sums[2] += row.bytes_used;
             }
         }
         Ok(stats)

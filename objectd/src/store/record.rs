@@ -163,6 +163,9 @@ pub struct ContainerRow {
     pub stats_ts: Timestamp,
     pub object_count: u64,
     pub bytes_used: u64,
+    /// The container's storage policy (by name), as its servers report it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub policy: String,
 }
 
 impl ContainerRow {

@@ -554,6 +554,10 @@ impl Batch<'_> {
         let mut key = keys::account_rows(part, account);
         key.extend_from_slice(container.as_bytes());
         let mut cur: ContainerRow = self.get_record(&key)?.unwrap_or_default();
+        // The policy of the newest creation is the container's.
+        if !row.policy.is_empty() && (row.put_ts >= cur.put_ts || cur.policy.is_empty()) {
+            cur.policy = row.policy;
+        }
         cur.put_ts = cur.put_ts.max(row.put_ts);
         cur.delete_ts = cur.delete_ts.max(row.delete_ts);
         if row.stats_ts >= cur.stats_ts {

@@ -51,21 +51,16 @@ async fn get(app: &App, t: &Target, req: &Request<Incoming>, head: bool) -> Resp
         &stats.objects.to_string(),
     );
     response::set(&mut resp, "x-account-bytes-used", &stats.bytes.to_string());
-    response::set(
-        &mut resp,
-        "x-account-storage-policy-policy-0-container-count",
-        &stats.containers.to_string(),
-    );
-    response::set(
-        &mut resp,
-        "x-account-storage-policy-policy-0-object-count",
-        &stats.objects.to_string(),
-    );
-    response::set(
-        &mut resp,
-        "x-account-storage-policy-policy-0-bytes-used",
-        &stats.bytes.to_string(),
-    );
+    for (policy, [containers, objects, bytes]) in &stats.per_policy {
+        let prefix = format!("x-account-storage-policy-{}", policy.to_ascii_lowercase());
+        for (what, n) in [
+            ("container-count", containers),
+            ("object-count", objects),
+            ("bytes-used", bytes),
+        ] {
+            response::set(&mut resp, &format!("{prefix}-{what}"), &n.to_string());
+        }
+    }
     let ts = if stats.info.put_ts.0 == 0 {
         crate::timestamp::Timestamp::now()
     } else {
