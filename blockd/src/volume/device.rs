@@ -8,7 +8,9 @@
 //! (segment pieces through the read cache); anything unmapped is a hole.
 //!
 //! Device calls block (they run on blocking threads); segment I/O inside
-//! them runs on the runtime through its `Handle`. `pack` is async and
+//! them runs on the runtime through its `Handle`. The `try_` calls never
+//! wait: reads served from the overlays and cached segment pieces, writes
+//! while the journal has room. `pack` is async and
 //! does its file and RocksDB work with `spawn_blocking`.
 
 use std::io;
@@ -214,6 +216,30 @@ impl VolumeDevice {
         out
     }
 
+    /// Copies into `buf` what memory holds of the range at `offset`
+    /// (overlay bytes, zeros, cached segment pieces); answers the stretches
+    /// of segments that are not cached, left for the caller to fetch.
+    fn fill<'b>(&self, buf: &'b mut [u8], offset: u64) -> io::Result<Vec<(Located, &'b mut [u8])>> {
+        self.check_open()?;
+        let plan = self.plan(offset, buf.len() as u64);
+        let mut missing = Vec::new();
+        let mut rest = buf;
+        for (len, source) in plan {
+            let (here, tail) = rest.split_at_mut(len as usize);
+            rest = tail;
+            match source {
+                Source::Bytes(b) => here.copy_from_slice(&b),
+                Source::Zero => here.fill(0),
+                Source::Segment(l) => {
+                    if !self.segments.cache.copy_out(l.segment, l.offset, here) {
+                        missing.push((l, here));
+                    }
+                }
+            }
+        }
+        Ok(missing)
+    }
+
     fn wait_for_room(&self) {
         let over = || self.state.read().expect("volume lock").active_bytes >= WRITE_LIMIT;
         while over() && !self.closed.load(Ordering::SeqCst) {
@@ -227,10 +253,18 @@ impl VolumeDevice {
         }
     }
 
-    fn record(&self, offset: u64, len: u64, value: Written) -> io::Result<()> {
+    /// Appends a change to the journal and the overlay. With `wait`, first
+    /// waits for the packer to make room if the journal is full; without,
+    /// answers false (recording nothing) if it is.
+    fn record(&self, offset: u64, len: u64, value: Written, wait: bool) -> io::Result<bool> {
         self.check_open()?;
-        self.wait_for_room();
+        if wait {
+            self.wait_for_room();
+        }
         let mut st = self.state.write().expect("volume lock");
+        if !wait && st.active_bytes >= WRITE_LIMIT {
+            return Ok(false);
+        }
         match &value {
             Written::Data(b) => st.journal.append_data(offset, b)?,
             Written::Zero => st.journal.append_zero(offset, len)?,
@@ -244,7 +278,7 @@ impl VolumeDevice {
         if st.active_bytes >= PACK_BYTES {
             self.pack_wanted.notify_one();
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Seals the overlay for packing (or answers the one already sealed).
@@ -356,26 +390,14 @@ impl BlockDevice for VolumeDevice {
     }
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        self.check_open()?;
-        let plan = self.plan(offset, buf.len() as u64);
-        let mut fetches = Vec::new();
-        let mut rest = &mut buf[..];
-        for (len, source) in plan {
-            let (here, tail) = rest.split_at_mut(len as usize);
-            rest = tail;
-            match source {
-                Source::Bytes(b) => here.copy_from_slice(&b),
-                Source::Zero => here.fill(0),
-                Source::Segment(l) => fetches.push((l, here)),
-            }
-        }
-        if fetches.is_empty() {
+        let missing = self.fill(buf, offset)?;
+        if missing.is_empty() {
             return Ok(());
         }
         let segments = &self.segments;
         self.rt
             .block_on(futures::future::try_join_all(
-                fetches
+                missing
                     .into_iter()
                     .map(|(l, here)| segments.read(l.segment, l.offset, here)),
             ))
@@ -384,11 +406,23 @@ impl BlockDevice for VolumeDevice {
     }
 
     fn write_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
-        self.record(
-            offset,
-            data.len() as u64,
-            Written::Data(Bytes::copy_from_slice(data)),
-        )
+        let len = data.len() as u64;
+        let data = Written::Data(Bytes::copy_from_slice(data));
+        self.record(offset, len, data, true).map(|_| ())
+    }
+
+    fn try_write_at(&self, data: &[u8], offset: u64) -> io::Result<bool> {
+        let len = data.len() as u64;
+        let data = Written::Data(Bytes::copy_from_slice(data));
+        self.record(offset, len, data, false)
+    }
+
+    fn try_read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<bool> {
+        Ok(self.fill(buf, offset)?.is_empty())
+    }
+
+    fn try_extents(&self, offset: u64, len: u64) -> io::Result<Option<Vec<Extent>>> {
+        self.extents(offset, len).map(Some)
     }
 
     fn flush(&self) -> io::Result<()> {
@@ -398,12 +432,12 @@ impl BlockDevice for VolumeDevice {
     }
 
     fn trim(&self, offset: u64, len: u64) -> io::Result<()> {
-        self.record(offset, len, Written::Zero)
+        self.record(offset, len, Written::Zero, true).map(|_| ())
     }
 
     fn write_zeroes(&self, offset: u64, len: u64, _may_punch: bool) -> io::Result<()> {
         // A hole reads as zeros; holes are how zeros are stored.
-        self.record(offset, len, Written::Zero)
+        self.record(offset, len, Written::Zero, true).map(|_| ())
     }
 
     fn extents(&self, offset: u64, len: u64) -> io::Result<Vec<Extent>> {

@@ -165,3 +165,25 @@ async fn segment_reads_across_cached_and_missing_pieces() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn try_calls_serve_memory_and_decline_the_rest() {
+    let f = Fixture::new();
+    let d = f.open("v5");
+    assert!(
+        d.try_write_at(&[4u8; 4096], 0).unwrap(),
+        "the journal has room"
+    );
+    let mut b = vec![0u8; 4096];
+    assert!(d.try_read_at(&mut b, 0).unwrap(), "the overlay is memory");
+    assert_eq!(b, vec![4u8; 4096]);
+    d.pack().await.unwrap();
+    // Packed and never read: the piece is not cached yet.
+    assert!(!d.try_read_at(&mut b, 0).unwrap());
+    assert_eq!(read(&d, 0, 4096).await, vec![4u8; 4096]);
+    b.fill(0);
+    assert!(d.try_read_at(&mut b, 0).unwrap(), "now it is");
+    assert_eq!(b, vec![4u8; 4096]);
+    let ext = d.try_extents(0, 8192).unwrap().unwrap();
+    assert_eq!(ext.len(), 2);
+}
