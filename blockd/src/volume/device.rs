@@ -10,7 +10,8 @@
 //! Device calls block (they run on blocking threads); segment I/O inside
 //! them runs on the runtime through its `Handle`. The `try_` calls never
 //! wait: reads served from the overlays and cached segment pieces, writes
-//! while the journal has room. `pack` is async and
+//! while the journal has room. A zeroing that must not leave a hole
+//! writes zeros as data. `pack` is async and
 //! does its file and RocksDB work with `spawn_blocking`.
 
 use std::io;
@@ -34,6 +35,8 @@ use crate::store::Store;
 pub const PACK_BYTES: u64 = 4 << 20;
 /// Journal bytes at which writers wait for the packer.
 const WRITE_LIMIT: u64 = 64 << 20;
+/// Zeros written as data by a zeroing that must not leave a hole.
+static ZEROS: [u8; 1 << 20] = [0; 1 << 20];
 
 struct State {
     active: RangeMap<Written>,
@@ -425,6 +428,11 @@ impl BlockDevice for VolumeDevice {
         self.extents(offset, len).map(Some)
     }
 
+    fn zeroes_fast(&self, may_punch: bool) -> bool {
+        // Allocated zeros are stored as data: no faster than writing.
+        may_punch
+    }
+
     fn flush(&self) -> io::Result<()> {
         self.check_open()?;
         let sync = self.state.read().expect("volume lock").sync.clone();
@@ -435,9 +443,22 @@ impl BlockDevice for VolumeDevice {
         self.record(offset, len, Written::Zero, true).map(|_| ())
     }
 
-    fn write_zeroes(&self, offset: u64, len: u64, _may_punch: bool) -> io::Result<()> {
-        // A hole reads as zeros; holes are how zeros are stored.
-        self.record(offset, len, Written::Zero, true).map(|_| ())
+    fn write_zeroes(&self, offset: u64, len: u64, may_punch: bool) -> io::Result<()> {
+        if may_punch {
+            // A hole reads as zeros; holes are how zeros are stored.
+            return self.record(offset, len, Written::Zero, true).map(|_| ());
+        }
+        // The range must stay allocated: zeros are written as data (all
+        // sharing one static buffer in memory).
+        let end = offset + len;
+        let mut at = offset;
+        while at < end {
+            let n = (end - at).min(ZEROS.len() as u64);
+            let zeros = Written::Data(Bytes::from_static(&ZEROS[..n as usize]));
+            self.record(at, n, zeros, true)?;
+            at += n;
+        }
+        Ok(())
     }
 
     fn extents(&self, offset: u64, len: u64) -> io::Result<Vec<Extent>> {

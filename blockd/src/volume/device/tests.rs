@@ -167,6 +167,46 @@ async fn segment_reads_across_cached_and_missing_pieces() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zeroing_without_a_hole_stays_allocated() {
+    let f = Fixture::new();
+    let d = f.open("v4");
+    write(&d, 0, vec![9u8; 8192]).await;
+    on_thread(&d, |d| {
+        d.write_zeroes(0, 4096, false).unwrap();
+        d.write_zeroes(4096, 4096, true).unwrap();
+        // Longer than the shared zero buffer.
+        d.write_zeroes(1 << 20, 3 << 20, false).unwrap();
+    })
+    .await;
+    let expect = vec![
+        Extent {
+            len: 4096,
+            hole: false,
+        },
+        Extent {
+            len: (1 << 20) - 4096,
+            hole: true,
+        },
+        Extent {
+            len: 3 << 20,
+            hole: false,
+        },
+        Extent {
+            len: 12 << 20,
+            hole: true,
+        },
+    ];
+    for packed in [false, true] {
+        assert_eq!(read(&d, 0, 8192).await, vec![0u8; 8192], "packed: {packed}");
+        assert_eq!(read(&d, 1 << 20, 3 << 20).await, vec![0u8; 3 << 20]);
+        let ext = on_thread(&d, |d| d.extents(0, 16 << 20).unwrap()).await;
+        assert_eq!(ext, expect, "packed: {packed}");
+        d.pack().await.unwrap();
+    }
+    assert!(!d.zeroes_fast(false) && d.zeroes_fast(true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn try_calls_serve_memory_and_decline_the_rest() {
     let f = Fixture::new();
     let d = f.open("v5");
