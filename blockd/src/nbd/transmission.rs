@@ -55,6 +55,14 @@ where
     let mut out = Vec::with_capacity(64 * 1024);
     let mut payload = Vec::new();
     let result = loop {
+        // Checked here too, as a client that keeps requests coming never
+        // leaves the select below waiting.
+        if shutdown.is_cancelled() {
+            break Ok(());
+        }
+        if revoked.is_cancelled() {
+            break Err(io::Error::other("export revoked"));
+        }
         let mut buf = [0u8; MAX_HEADER];
         let hdr = &mut buf[..hlen];
         if r.buffer().len() < hlen {

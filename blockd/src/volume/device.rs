@@ -17,7 +17,7 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -50,6 +50,9 @@ struct State {
     map: RangeMap<Located>,
     last_write: Instant,
 }
+
+/// Segment stretches a read still has to fetch, with where they go.
+type Missing<'b> = Vec<(Located, &'b mut [u8])>;
 
 /// Where one stretch of a read comes from.
 enum Source {
@@ -180,8 +183,23 @@ impl VolumeDevice {
             || (st.active_bytes > 0 && st.last_write.elapsed() >= idle)
     }
 
-    fn plan(&self, offset: u64, len: u64) -> Vec<(u64, Source)> {
-        let st = self.state.read().expect("volume lock");
+    /// The state, read-locked; without `wait`, `None` if a writer holds it
+    /// (a pack sealing or committing, a write being recorded).
+    fn read_state(&self, wait: bool) -> Option<RwLockReadGuard<'_, State>> {
+        if wait {
+            return Some(self.state.read().expect("volume lock"));
+        }
+        match self.state.try_read() {
+            Ok(st) => Some(st),
+            Err(TryLockError::WouldBlock) => None,
+            Err(TryLockError::Poisoned(_)) => panic!("volume lock poisoned"),
+        }
+    }
+
+    /// Where each stretch of the range comes from; without `wait`, `None`
+    /// if the state is locked.
+    fn plan(&self, offset: u64, len: u64, wait: bool) -> Option<Vec<(u64, Source)>> {
+        let st = self.read_state(wait)?;
         let mut out = Vec::new();
         let written = |w: Written, n: u64| match w {
             Written::Data(b) => Source::Bytes(b.slice(..n as usize)),
@@ -216,15 +234,23 @@ impl VolumeDevice {
                 }
             }
         }
-        out
+        Some(out)
     }
 
     /// Copies into `buf` what memory holds of the range at `offset`
     /// (overlay bytes, zeros, cached segment pieces); answers the stretches
     /// of segments that are not cached, left for the caller to fetch.
-    fn fill<'b>(&self, buf: &'b mut [u8], offset: u64) -> io::Result<Vec<(Located, &'b mut [u8])>> {
+    /// Without `wait`, `None` if the state is locked.
+    fn fill<'b>(
+        &self,
+        buf: &'b mut [u8],
+        offset: u64,
+        wait: bool,
+    ) -> io::Result<Option<Missing<'b>>> {
         self.check_open()?;
-        let plan = self.plan(offset, buf.len() as u64);
+        let Some(plan) = self.plan(offset, buf.len() as u64, wait) else {
+            return Ok(None);
+        };
         let mut missing = Vec::new();
         let mut rest = buf;
         for (len, source) in plan {
@@ -240,7 +266,25 @@ impl VolumeDevice {
                 }
             }
         }
-        Ok(missing)
+        Ok(Some(missing))
+    }
+
+    /// The data and holes of a range; without `wait`, `None` if the state
+    /// is locked.
+    fn map_extents(&self, offset: u64, len: u64, wait: bool) -> io::Result<Option<Vec<Extent>>> {
+        self.check_open()?;
+        let Some(plan) = self.plan(offset, len, wait) else {
+            return Ok(None);
+        };
+        let mut out: Vec<Extent> = Vec::new();
+        for (len, source) in plan {
+            let hole = matches!(source, Source::Zero);
+            match out.last_mut() {
+                Some(e) if e.hole == hole => e.len += len,
+                _ => out.push(Extent { len, hole }),
+            }
+        }
+        Ok(Some(out))
     }
 
     fn wait_for_room(&self) {
@@ -264,7 +308,11 @@ impl VolumeDevice {
         if wait {
             self.wait_for_room();
         }
-        let mut st = self.state.write().expect("volume lock");
+        let mut st = match self.state.try_write() {
+            Ok(st) => st,
+            Err(TryLockError::WouldBlock) if !wait => return Ok(false),
+            _ => self.state.write().expect("volume lock"),
+        };
         if !wait && st.active_bytes >= WRITE_LIMIT {
             return Ok(false);
         }
@@ -393,7 +441,7 @@ impl BlockDevice for VolumeDevice {
     }
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        let missing = self.fill(buf, offset)?;
+        let missing = self.fill(buf, offset, true)?.unwrap_or_default();
         if missing.is_empty() {
             return Ok(());
         }
@@ -421,11 +469,11 @@ impl BlockDevice for VolumeDevice {
     }
 
     fn try_read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<bool> {
-        Ok(self.fill(buf, offset)?.is_empty())
+        Ok(self.fill(buf, offset, false)?.is_some_and(|m| m.is_empty()))
     }
 
     fn try_extents(&self, offset: u64, len: u64) -> io::Result<Option<Vec<Extent>>> {
-        self.extents(offset, len).map(Some)
+        self.map_extents(offset, len, false)
     }
 
     fn zeroes_fast(&self, may_punch: bool) -> bool {
@@ -462,16 +510,7 @@ impl BlockDevice for VolumeDevice {
     }
 
     fn extents(&self, offset: u64, len: u64) -> io::Result<Vec<Extent>> {
-        self.check_open()?;
-        let mut out: Vec<Extent> = Vec::new();
-        for (len, source) in self.plan(offset, len) {
-            let hole = matches!(source, Source::Zero);
-            match out.last_mut() {
-                Some(e) if e.hole == hole => e.len += len,
-                _ => out.push(Extent { len, hole }),
-            }
-        }
-        Ok(out)
+        Ok(self.map_extents(offset, len, true)?.unwrap_or_default())
     }
 }
 
