@@ -66,6 +66,15 @@ impl ReadCache {
         }
     }
 
+    /// Caches every piece of a whole segment (slices of `data`, no copy).
+    pub fn insert_segment(&self, segment: u64, data: &Bytes) {
+        let piece = PIECE as usize;
+        for (index, start) in (0..data.len()).step_by(piece).enumerate() {
+            let end = (start + piece).min(data.len());
+            self.insert(segment, index as u64, data.slice(start..end));
+        }
+    }
+
     /// Copies `buf.len()` bytes of `segment` from `offset` out of cached
     /// pieces; false if any piece needed is not cached (or is short).
     pub fn copy_out(&self, segment: u64, offset: u64, buf: &mut [u8]) -> bool {

@@ -12,7 +12,8 @@
 //! wait: reads served from the overlays and cached segment pieces, writes
 //! while the journal has room. A zeroing that must not leave a hole
 //! writes zeros as data. `pack` is async and
-//! does its file and RocksDB work with `spawn_blocking`.
+//! does its file and RocksDB work with `spawn_blocking`; a packed
+//! segment's pieces go into the read cache as it is stored.
 
 use std::io;
 use std::path::PathBuf;
@@ -408,7 +409,10 @@ impl VolumeDevice {
             None
         } else {
             let id = self.store.allocate_segment();
-            self.segments.store.put(id, data.freeze()).await?;
+            let data = data.freeze();
+            self.segments.store.put(id, data.clone()).await?;
+            // What was just written is the likeliest to be read next.
+            self.segments.cache.insert_segment(id, &data);
             Some(id)
         };
         let this = self.clone();
