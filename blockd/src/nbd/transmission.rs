@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::handshake::Session;
-use super::proto::MAX_PAYLOAD;
+use super::proto::{CMD_DISC, EIO, MAX_PAYLOAD};
+use super::reply::error;
 use super::request::{header_len, Request, MAX_HEADER};
 use super::serve::handle;
 
@@ -88,7 +89,7 @@ where
             let magic = u32::from_be_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
             break Err(io::Error::other(format!("bad request magic {magic:#010x}")));
         };
-        if req.kind == super::proto::CMD_DISC {
+        if req.kind == CMD_DISC {
             break Ok(());
         }
         if req.payload > u64::from(MAX_PAYLOAD) {
@@ -118,19 +119,21 @@ where
         let (writer, session) = (writer.clone(), session.clone());
         let payload = std::mem::take(&mut payload);
         tracker.spawn(async move {
+            let framing = session.framing;
             let reply = tokio::task::spawn_blocking(move || {
                 let mut reply = Vec::new();
                 handle(&session, &req, &payload, false, &mut reply);
                 reply
             })
-            .await;
-            match reply {
-                Ok(reply) => {
-                    if let Err(e) = writer.lock().await.write_all(&reply).await {
-                        tracing::debug!("reply failed: {e}");
-                    }
-                }
-                Err(e) => tracing::warn!("request failed: {e}"),
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!("request failed: {e}");
+                let mut reply = Vec::new();
+                error(&mut reply, framing, &req, EIO, "request failed");
+                reply
+            });
+            if let Err(e) = writer.lock().await.write_all(&reply).await {
+                tracing::debug!("reply failed: {e}");
             }
             drop(permit);
         });
