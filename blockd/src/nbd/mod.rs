@@ -14,6 +14,9 @@ pub mod request;
 pub mod serve;
 pub mod transmission;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
