@@ -1,8 +1,10 @@
 //! What an NBD export serves: a `BlockDevice` (size, reads, writes, flush,
 //! trim, zeroing, and which ranges hold data). `FileDevice` keeps a device
 //! in a sparse local file: trims punch holes, and `SEEK_DATA`/`SEEK_HOLE`
-//! answer where data is. Calls block; the server runs them on blocking
-//! threads.
+//! answer where data is. Calls block, and the server runs them on blocking
+//! threads, except the `try_` calls: those only do what needs no waiting
+//! (memory, the page cache) and decline otherwise, so the server makes
+//! them inline.
 
 use std::fs::File;
 use std::io;
@@ -32,6 +34,28 @@ pub trait BlockDevice: Send + Sync + 'static {
     fn write_zeroes(&self, offset: u64, len: u64, may_punch: bool) -> io::Result<()>;
     /// The data and holes of `offset..offset+len`, in order, covering it.
     fn extents(&self, offset: u64, len: u64) -> io::Result<Vec<Extent>>;
+
+    /// `read_at` if the bytes are at hand; `Ok(false)` (and `buf` in any
+    /// state) if getting them means waiting.
+    fn try_read_at(&self, _buf: &mut [u8], _offset: u64) -> io::Result<bool> {
+        Ok(false)
+    }
+
+    /// `write_at` (not durable) if it needs no waiting; `Ok(false)`, having
+    /// written nothing, otherwise.
+    fn try_write_at(&self, _data: &[u8], _offset: u64) -> io::Result<bool> {
+        Ok(false)
+    }
+
+    /// `extents` if they are known without waiting.
+    fn try_extents(&self, _offset: u64, _len: u64) -> io::Result<Option<Vec<Extent>>> {
+        Ok(None)
+    }
+
+    /// Whether `write_zeroes` is faster than writing zeros would be.
+    fn zeroes_fast(&self, _may_punch: bool) -> bool {
+        true
+    }
 }
 
 /// A device kept in a sparse file.
@@ -63,6 +87,18 @@ impl BlockDevice for FileDevice {
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         self.file.read_exact_at(buf, offset)
+    }
+
+    fn try_read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<bool> {
+        // RWF_NOWAIT: only what the page cache holds; a short read or
+        // EAGAIN (or a filesystem without it) means the disk is needed.
+        let want = buf.len();
+        let flags = rustix::io::ReadWriteFlags::NOWAIT;
+        let mut bufs = [std::io::IoSliceMut::new(buf)];
+        match rustix::io::preadv2(&self.file, &mut bufs, offset, flags) {
+            Ok(n) => Ok(n == want),
+            Err(_) => Ok(false),
+        }
     }
 
     fn write_at(&self, data: &[u8], offset: u64) -> io::Result<()> {

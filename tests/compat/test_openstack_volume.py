@@ -190,6 +190,12 @@ def test_attach_round_trip_holes_and_revocation(cinder, tmp_path):
     hole_bytes = sum(e["length"] for e in extents if e["type"] & 1)
     assert data_bytes == 5 * MIB, extents
     assert hole_bytes == GIB - 5 * MIB, extents
+    # Zeroing without leave to unmap (NBD_CMD_FLAG_NO_HOLE) stays allocated.
+    run(tool("qemu-io"), "-f", "raw", "-c", "write -z 600M 1M", "-c", "read -P 0 600M 1M", uri)
+    extents = json.loads(run(tool("nbdinfo"), "--map", "--json", uri).stdout)
+    zeroed = [e for e in extents if e["offset"] <= 600 * MIB < e["offset"] + e["length"]]
+    assert zeroed and not (zeroed[0]["type"] & 1), extents
+    assert sum(e["length"] for e in extents if not (e["type"] & 1)) == 6 * MIB, extents
     # The export name is not listed, and it is refused after detach.
     listing = run(tool("nbdinfo"), "--list", uri.rsplit("/", 1)[0] + "/", check=False)
     assert uri.rsplit("/", 1)[1] not in listing.stdout.decode()

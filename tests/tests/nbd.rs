@@ -422,3 +422,204 @@ async fn the_nbd_benchmark_reports_every_figure() {
         );
     }
 }
+
+/// An extended request header (`NBD_EXTENDED_REQUEST_MAGIC`).
+fn ext_request(flags: u16, kind: u16, cookie: u64, offset: u64, len: u64) -> Vec<u8> {
+    let mut r = 0x21e4_1c71u32.to_be_bytes().to_vec();
+    r.extend_from_slice(&flags.to_be_bytes());
+    r.extend_from_slice(&kind.to_be_bytes());
+    r.extend_from_slice(&cookie.to_be_bytes());
+    r.extend_from_slice(&offset.to_be_bytes());
+    r.extend_from_slice(&len.to_be_bytes());
+    r
+}
+
+/// One extended reply chunk.
+#[derive(Debug)]
+struct ExtChunk {
+    flags: u16,
+    kind: u16,
+    cookie: u64,
+    offset: u64,
+    payload: Vec<u8>,
+}
+
+impl ExtChunk {
+    /// The errno of an error chunk.
+    fn error(&self) -> u32 {
+        assert_eq!(self.kind, 0x8001, "an error chunk: {self:?}");
+        u32::from_be_bytes(self.payload[..4].try_into().unwrap())
+    }
+}
+
+async fn ext_reply(s: &mut TcpStream) -> ExtChunk {
+    let mut h = [0u8; 32];
+    s.read_exact(&mut h).await.expect("extended reply");
+    assert_eq!(u32::from_be_bytes(h[..4].try_into().unwrap()), 0x6e8a_278c);
+    let len = u64::from_be_bytes(h[24..32].try_into().unwrap()) as usize;
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).await.expect("chunk payload");
+    ExtChunk {
+        flags: u16::from_be_bytes([h[4], h[5]]),
+        kind: u16::from_be_bytes([h[6], h[7]]),
+        cookie: u64::from_be_bytes(h[8..16].try_into().unwrap()),
+        offset: u64::from_be_bytes(h[16..24].try_into().unwrap()),
+        payload,
+    }
+}
+
+/// Connects with extended headers and `base:allocation`, in transmission.
+async fn ext_connect(addr: SocketAddr, export: &str) -> TcpStream {
+    let mut s = raw_connect(addr).await;
+    send_option(&mut s, 11, &[]).await;
+    assert_eq!(option_reply(&mut s).await.1, 1, "EXTENDED_HEADERS: ACK");
+    let mut q = (export.len() as u32).to_be_bytes().to_vec();
+    q.extend_from_slice(export.as_bytes());
+    q.extend_from_slice(&1u32.to_be_bytes());
+    q.extend_from_slice(&15u32.to_be_bytes());
+    q.extend_from_slice(b"base:allocation");
+    send_option(&mut s, 10, &q).await;
+    assert_eq!(option_reply(&mut s).await.1, 4, "META_CONTEXT");
+    assert_eq!(option_reply(&mut s).await.1, 1, "ACK");
+    assert_eq!(go(&mut s, export).await, 1, "GO: ACK");
+    s
+}
+
+async fn assert_closed(s: &mut TcpStream, why: &str) {
+    let mut byte = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut byte))
+        .await
+        .unwrap_or_else(|_| panic!("server closes the connection: {why}"));
+    assert!(matches!(n, Ok(0) | Err(_)), "{why}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn extended_headers_negotiate_and_carry_64_bit_lengths() {
+    let b = Blockd::start().await;
+    // Negotiation: no data allowed, once only, and no downgrade after.
+    let mut s = raw_connect(b.addr).await;
+    send_option(&mut s, 11, &[1]).await;
+    assert_eq!(
+        option_reply(&mut s).await.1,
+        0x8000_0003,
+        "data: ERR_INVALID"
+    );
+    send_option(&mut s, 11, &[]).await;
+    assert_eq!(option_reply(&mut s).await.1, 1, "ACK");
+    send_option(&mut s, 11, &[]).await;
+    assert_eq!(
+        option_reply(&mut s).await.1,
+        0x8000_0003,
+        "twice: ERR_INVALID"
+    );
+    send_option(&mut s, 8, &[]).await;
+    assert_eq!(
+        option_reply(&mut s).await.1,
+        0x8000_000a,
+        "STRUCTURED_REPLY after it: ERR_EXT_HEADER_REQD"
+    );
+    drop(s);
+
+    let mut s = ext_connect(b.addr, "vol").await;
+    let data = random_bytes(4096);
+    // A write carries its payload length (and NBD_CMD_FLAG_PAYLOAD_LEN).
+    let mut w = ext_request(1 << 5, 1, 1, 1 << 20, 4096);
+    w.extend_from_slice(&data);
+    s.write_all(&w).await.unwrap();
+    let c = ext_reply(&mut s).await;
+    assert_eq!((c.flags, c.kind, c.cookie, c.offset), (1, 0, 1, 1 << 20));
+    assert!(c.payload.is_empty());
+    // A read answers one data chunk, the reply header echoing the offset.
+    s.write_all(&ext_request(0, 0, 2, 1 << 20, 4096))
+        .await
+        .unwrap();
+    let c = ext_reply(&mut s).await;
+    assert_eq!((c.flags, c.kind, c.cookie, c.offset), (1, 1, 2, 1 << 20));
+    assert_eq!(
+        u64::from_be_bytes(c.payload[..8].try_into().unwrap()),
+        1 << 20
+    );
+    assert!(c.payload[8..] == data[..], "read back what was written");
+    // Block status over the whole export (an effect length, no payload):
+    // 64-bit descriptors with a count.
+    s.write_all(&ext_request(0, 7, 3, 0, SIZE)).await.unwrap();
+    let c = ext_reply(&mut s).await;
+    assert_eq!((c.flags, c.kind, c.cookie), (1, 6, 3), "BLOCK_STATUS_EXT");
+    let count = u32::from_be_bytes(c.payload[4..8].try_into().unwrap()) as usize;
+    assert_eq!(c.payload.len(), 8 + 16 * count);
+    let mut total = 0;
+    let mut data_at = None;
+    for d in c.payload[8..].chunks(16) {
+        let len = u64::from_be_bytes(d[..8].try_into().unwrap());
+        assert_eq!(&d[8..12], &[0; 4], "padding");
+        let state = u32::from_be_bytes(d[12..16].try_into().unwrap());
+        if state & 1 == 0 && data_at.is_none() {
+            data_at = Some(total);
+        }
+        total += len;
+    }
+    assert_eq!(total, SIZE);
+    assert!(data_at.is_some_and(|at| at <= 1 << 20), "the write is data");
+    // Trimming the whole export at once (beyond any payload size) works.
+    s.write_all(&ext_request(0, 4, 4, 0, SIZE)).await.unwrap();
+    assert_eq!(ext_reply(&mut s).await.kind, 0, "trim done");
+
+    // Oversized or malformed requests fail alone; the connection stays.
+    for (kind, cookie, offset, len, errno, why) in [
+        (0, 5, 0, 33 << 20, 75, "read over 32 MiB: EOVERFLOW"),
+        (0, 6, 0, 1 << 40, 22, "beyond the end: EINVAL"),
+        (
+            4,
+            7,
+            4096,
+            u64::MAX,
+            22,
+            "offset + length overflows: EINVAL",
+        ),
+    ] {
+        s.write_all(&ext_request(0, kind, cookie, offset, len))
+            .await
+            .unwrap();
+        let c = ext_reply(&mut s).await;
+        assert_eq!((c.cookie, c.error()), (cookie, errno), "{why}");
+    }
+    // A write without the payload flag still carries its payload (as
+    // QEMU's client sends them).
+    let mut w = ext_request(0, 1, 8, 8192, 512);
+    w.extend_from_slice(&[5u8; 512]);
+    s.write_all(&w).await.unwrap();
+    assert_eq!(ext_reply(&mut s).await.kind, 0, "written");
+    let mut r = ext_request(1 << 5, 0, 9, 0, 16);
+    r.extend_from_slice(&[0xaa; 16]);
+    s.write_all(&r).await.unwrap();
+    assert_eq!(
+        ext_reply(&mut s).await.error(),
+        22,
+        "read with a payload: EINVAL"
+    );
+    s.write_all(&ext_request(0, 0, 10, 1 << 20, 4096))
+        .await
+        .unwrap();
+    let c = ext_reply(&mut s).await;
+    assert_eq!((c.cookie, c.kind), (10, 1), "the payload was skipped");
+    assert!(c.payload[8..].iter().all(|b| *b == 0), "trimmed");
+
+    // A payload over the advertised maximum ends the connection...
+    s.write_all(&ext_request(1 << 5, 1, 11, 0, 33 << 20))
+        .await
+        .unwrap();
+    assert_closed(&mut s, "oversized payload").await;
+    // ...and so does a compact request once extended headers are agreed.
+    let mut c = ext_connect(b.addr, "vol").await;
+    let mut compact = request(0, 1, 0, 4096);
+    compact.extend_from_slice(&request(0, 2, 0, 4096));
+    c.write_all(&compact).await.unwrap();
+    assert_closed(&mut c, "compact header after extended headers").await;
+    // Others are unharmed.
+    let mut s = ext_connect(b.addr, "vol").await;
+    s.write_all(&ext_request(0, 3, 12, 0, 0)).await.unwrap();
+    let c = ext_reply(&mut s).await;
+    assert_eq!((c.cookie, c.kind, c.flags), (12, 0, 1), "flush done");
+    s.write_all(&ext_request(0, 2, 13, 0, 0)).await.unwrap();
+    assert_closed(&mut s, "DISC").await;
+}

@@ -1,9 +1,9 @@
 //! The fixed newstyle handshake and option haggling: `GO`/`INFO` (with
 //! export, name, description and block-size information), `EXPORT_NAME`,
 //! `LIST` (which names nothing), `STRUCTURED_REPLY`,
-//! `LIST_META_CONTEXT`/`SET_META_CONTEXT` for `base:allocation`, `ABORT`;
-//! `STARTTLS` is refused by policy (no TLS configured) and anything else is
-//! unsupported.
+//! `EXTENDED_HEADERS`, `LIST_META_CONTEXT`/`SET_META_CONTEXT` for
+//! `base:allocation`, `ABORT`; `STARTTLS` is refused by policy (no TLS
+//! configured) and anything else is unsupported.
 
 use std::io;
 
@@ -15,17 +15,35 @@ use super::{Export, Exports};
 /// Longest option payload read (names and queries are short).
 const MAX_OPTION: u32 = 64 * 1024;
 
+/// How transmission messages are framed, as negotiated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// Compact requests; simple replies only.
+    Simple,
+    /// Compact requests; structured replies.
+    Structured,
+    /// Extended requests and replies (32-byte headers, 64-bit lengths).
+    Extended,
+}
+
+impl Framing {
+    /// Whether replies come as chunks (structured or extended).
+    pub fn chunked(self) -> bool {
+        self != Framing::Simple
+    }
+}
+
 /// What the handshake agreed on.
 pub struct Session {
     pub name: String,
     pub export: Export,
-    pub structured: bool,
+    pub framing: Framing,
     /// Whether `base:allocation` was selected for block status.
     pub base_allocation: bool,
 }
 
 /// Transmission flags of an export.
-pub fn transmission_flags(export: &Export, structured: bool) -> u16 {
+pub fn transmission_flags(export: &Export, framing: Framing) -> u16 {
     let mut f = TF_HAS_FLAGS
         | TF_SEND_FLUSH
         | TF_SEND_FUA
@@ -34,7 +52,7 @@ pub fn transmission_flags(export: &Export, structured: bool) -> u16 {
         | TF_CAN_MULTI_CONN
         | TF_SEND_CACHE
         | TF_SEND_FAST_ZERO;
-    if structured {
+    if framing.chunked() {
         f |= TF_SEND_DF;
     }
     if export.read_only {
@@ -101,7 +119,7 @@ where
         return Err(io::Error::other("client does not speak fixed newstyle"));
     }
     let no_zeroes = client_flags & FLAG_C_NO_ZEROES != 0;
-    let mut structured = false;
+    let mut framing = Framing::Simple;
     let mut contexts: Option<(String, bool)> = None;
     loop {
         if r.read_u64().await? != IHAVEOPT {
@@ -130,17 +148,28 @@ where
                 }
             }
             OPT_STARTTLS => error(w, opt, REP_ERR_POLICY, "TLS is not configured").await?,
-            OPT_STRUCTURED_REPLY => {
+            OPT_STRUCTURED_REPLY | OPT_EXTENDED_HEADERS => {
+                let wanted = match opt {
+                    OPT_EXTENDED_HEADERS => Framing::Extended,
+                    _ => Framing::Structured,
+                };
                 if !data.is_empty() {
-                    error(w, opt, REP_ERR_INVALID, "STRUCTURED_REPLY takes no data").await?;
+                    error(w, opt, REP_ERR_INVALID, "this option takes no data").await?;
+                } else if framing == Framing::Extended {
+                    // Asked twice, or a downgrade to structured replies.
+                    let kind = match wanted {
+                        Framing::Extended => REP_ERR_INVALID,
+                        _ => REP_ERR_EXT_HEADER_REQD,
+                    };
+                    error(w, opt, kind, "extended headers already negotiated").await?;
                 } else {
-                    structured = true;
+                    framing = wanted;
                     reply(w, opt, REP_ACK, &[]).await?;
                 }
             }
             OPT_LIST_META_CONTEXT | OPT_SET_META_CONTEXT => {
                 let set = opt == OPT_SET_META_CONTEXT;
-                if !structured {
+                if !framing.chunked() {
                     error(w, opt, REP_ERR_INVALID, "structured replies first").await?;
                     continue;
                 }
@@ -163,13 +192,17 @@ where
                 reply(w, opt, REP_ACK, &[]).await?;
             }
             OPT_EXPORT_NAME => {
+                if framing == Framing::Extended {
+                    // Forbidden after extended headers, and unanswerable.
+                    return Err(io::Error::other("EXPORT_NAME after extended headers"));
+                }
                 let name = String::from_utf8_lossy(&data).into_owned();
                 let Some(export) = exports.get(&name) else {
                     // The protocol has no error reply here: close.
                     return Err(io::Error::other("unknown export requested"));
                 };
                 w.write_u64(export.device.size()).await?;
-                w.write_u16(transmission_flags(&export, structured)).await?;
+                w.write_u16(transmission_flags(&export, framing)).await?;
                 if !no_zeroes {
                     w.write_all(&[0u8; 124]).await?;
                 }
@@ -178,7 +211,7 @@ where
                 return Ok(Some(Session {
                     name,
                     export,
-                    structured,
+                    framing,
                     base_allocation,
                 }));
             }
@@ -202,7 +235,7 @@ where
                 };
                 let mut info = INFO_EXPORT.to_be_bytes().to_vec();
                 info.extend_from_slice(&export.device.size().to_be_bytes());
-                info.extend_from_slice(&transmission_flags(&export, structured).to_be_bytes());
+                info.extend_from_slice(&transmission_flags(&export, framing).to_be_bytes());
                 reply(w, opt, REP_INFO, &info).await?;
                 if requests.contains(&INFO_NAME) {
                     let mut i = INFO_NAME.to_be_bytes().to_vec();
@@ -227,7 +260,7 @@ where
                     return Ok(Some(Session {
                         name,
                         export,
-                        structured,
+                        framing,
                         base_allocation,
                     }));
                 }

@@ -1,14 +1,21 @@
 //! The NBD server: fixed newstyle handshake with `NO_ZEROES`, option
 //! haggling (`handshake.rs`) and the transmission phase (`transmission.rs`):
-//! pipelined requests answered out of order, simple or structured replies,
-//! `base:allocation` block status. Every export name is looked up in
+//! pipelined requests (`request.rs`, compact or extended headers) served
+//! by `serve.rs` and answered out of order, with simple, structured or
+//! extended replies (`reply.rs`), `base:allocation` block status. Every export name is looked up in
 //! `Exports`; `NBD_OPT_LIST` reveals none of them, as export names are
 //! capabilities, and removing a name also ends the connections opened
 //! with it.
 
 pub mod handshake;
 pub mod proto;
+pub mod reply;
+pub mod request;
+pub mod serve;
 pub mod transmission;
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -102,7 +109,8 @@ pub async fn serve(listener: TcpListener, exports: Arc<Exports>, shutdown: Cance
             let mut write = tokio::io::BufWriter::new(write);
             match handshake::negotiate(&mut read, &mut write, &exports).await {
                 Ok(Some(session)) => {
-                    debug!(%peer, export = %session.name, "transmission starts");
+                    debug!(%peer, export = %session.name, framing = ?session.framing, "transmission starts");
+                    let write = write.into_inner();
                     if let Err(e) = transmission::run(read, write, session, shutdown).await {
                         debug!(%peer, "connection ended: {e}");
                     }

@@ -22,6 +22,7 @@ pub const OPT_GO: u32 = 7;
 pub const OPT_STRUCTURED_REPLY: u32 = 8;
 pub const OPT_LIST_META_CONTEXT: u32 = 9;
 pub const OPT_SET_META_CONTEXT: u32 = 10;
+pub const OPT_EXTENDED_HEADERS: u32 = 11;
 
 /// Option replies.
 pub const REP_ACK: u32 = 1;
@@ -33,6 +34,7 @@ pub const REP_ERR_POLICY: u32 = 0x8000_0002;
 pub const REP_ERR_INVALID: u32 = 0x8000_0003;
 pub const REP_ERR_UNKNOWN: u32 = 0x8000_0006;
 pub const REP_ERR_TOO_BIG: u32 = 0x8000_0009;
+pub const REP_ERR_EXT_HEADER_REQD: u32 = 0x8000_000a;
 
 /// Info types of `OPT_INFO`/`OPT_GO`.
 pub const INFO_EXPORT: u16 = 0;
@@ -52,10 +54,14 @@ pub const TF_CAN_MULTI_CONN: u16 = 1 << 8;
 pub const TF_SEND_CACHE: u16 = 1 << 10;
 pub const TF_SEND_FAST_ZERO: u16 = 1 << 11;
 
-/// Request and reply magics.
+/// Request and reply magics: compact requests (28-byte header) and
+/// simple or structured replies, or extended requests and replies
+/// (32-byte headers with 64-bit lengths).
 pub const REQUEST_MAGIC: u32 = 0x2560_9513;
+pub const EXTENDED_REQUEST_MAGIC: u32 = 0x21e4_1c71;
 pub const SIMPLE_REPLY_MAGIC: u32 = 0x6744_6698;
 pub const STRUCTURED_REPLY_MAGIC: u32 = 0x668e_33ef;
+pub const EXTENDED_REPLY_MAGIC: u32 = 0x6e8a_278c;
 
 /// Commands.
 pub const CMD_READ: u16 = 0;
@@ -73,6 +79,8 @@ pub const CMD_FLAG_NO_HOLE: u16 = 1 << 1;
 pub const CMD_FLAG_DF: u16 = 1 << 2;
 pub const CMD_FLAG_REQ_ONE: u16 = 1 << 3;
 pub const CMD_FLAG_FAST_ZERO: u16 = 1 << 4;
+/// Extended headers only: the length is of a payload that follows.
+pub const CMD_FLAG_PAYLOAD_LEN: u16 = 1 << 5;
 
 /// Structured reply flags and types.
 pub const REPLY_FLAG_DONE: u16 = 1 << 0;
@@ -80,6 +88,7 @@ pub const REPLY_TYPE_NONE: u16 = 0;
 pub const REPLY_TYPE_OFFSET_DATA: u16 = 1;
 pub const REPLY_TYPE_OFFSET_HOLE: u16 = 2;
 pub const REPLY_TYPE_BLOCK_STATUS: u16 = 5;
+pub const REPLY_TYPE_BLOCK_STATUS_EXT: u16 = 6;
 pub const REPLY_TYPE_ERROR: u16 = (1 << 15) + 1;
 
 /// `base:allocation` states.

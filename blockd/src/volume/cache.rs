@@ -66,6 +66,36 @@ impl ReadCache {
         }
     }
 
+    /// Caches every piece of a whole segment (slices of `data`, no copy).
+    pub fn insert_segment(&self, segment: u64, data: &Bytes) {
+        let piece = PIECE as usize;
+        for (index, start) in (0..data.len()).step_by(piece).enumerate() {
+            let end = (start + piece).min(data.len());
+            self.insert(segment, index as u64, data.slice(start..end));
+        }
+    }
+
+    /// Copies `buf.len()` bytes of `segment` from `offset` out of cached
+    /// pieces; false if any piece needed is not cached (or is short).
+    pub fn copy_out(&self, segment: u64, offset: u64, buf: &mut [u8]) -> bool {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let at = offset + done as u64;
+            let index = at / PIECE;
+            let Some(piece) = self.get(segment, index) else {
+                return false;
+            };
+            let within = (at - index * PIECE) as usize;
+            if within >= piece.len() {
+                return false;
+            }
+            let n = (piece.len() - within).min(buf.len() - done);
+            buf[done..done + n].copy_from_slice(&piece[within..within + n]);
+            done += n;
+        }
+        true
+    }
+
     /// Drops every piece of `segment` (it was deleted).
     pub fn forget(&self, segment: u64) {
         let mut g = self.inner.lock().expect("cache lock");

@@ -8,13 +8,17 @@
 //! (segment pieces through the read cache); anything unmapped is a hole.
 //!
 //! Device calls block (they run on blocking threads); segment I/O inside
-//! them runs on the runtime through its `Handle`. `pack` is async and
-//! does its file and RocksDB work with `spawn_blocking`.
+//! them runs on the runtime through its `Handle`. The `try_` calls never
+//! wait: reads served from the overlays and cached segment pieces, writes
+//! while the journal has room. A zeroing that must not leave a hole
+//! writes zeros as data. `pack` is async and
+//! does its file and RocksDB work with `spawn_blocking`; a packed
+//! segment's pieces go into the read cache as it is stored.
 
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -33,6 +37,8 @@ use crate::store::Store;
 pub const PACK_BYTES: u64 = 4 << 20;
 /// Journal bytes at which writers wait for the packer.
 const WRITE_LIMIT: u64 = 64 << 20;
+/// Zeros written as data by a zeroing that must not leave a hole.
+static ZEROS: [u8; 1 << 20] = [0; 1 << 20];
 
 struct State {
     active: RangeMap<Written>,
@@ -46,6 +52,9 @@ struct State {
     map: RangeMap<Located>,
     last_write: Instant,
 }
+
+/// Segment stretches a read still has to fetch, with where they go.
+type Missing<'b> = Vec<(Located, &'b mut [u8])>;
 
 /// Where one stretch of a read comes from.
 enum Source {
@@ -176,8 +185,23 @@ impl VolumeDevice {
             || (st.active_bytes > 0 && st.last_write.elapsed() >= idle)
     }
 
-    fn plan(&self, offset: u64, len: u64) -> Vec<(u64, Source)> {
-        let st = self.state.read().expect("volume lock");
+    /// The state, read-locked; without `wait`, `None` if a writer holds it
+    /// (a pack sealing or committing, a write being recorded).
+    fn read_state(&self, wait: bool) -> Option<RwLockReadGuard<'_, State>> {
+        if wait {
+            return Some(self.state.read().expect("volume lock"));
+        }
+        match self.state.try_read() {
+            Ok(st) => Some(st),
+            Err(TryLockError::WouldBlock) => None,
+            Err(TryLockError::Poisoned(_)) => panic!("volume lock poisoned"),
+        }
+    }
+
+    /// Where each stretch of the range comes from; without `wait`, `None`
+    /// if the state is locked.
+    fn plan(&self, offset: u64, len: u64, wait: bool) -> Option<Vec<(u64, Source)>> {
+        let st = self.read_state(wait)?;
         let mut out = Vec::new();
         let written = |w: Written, n: u64| match w {
             Written::Data(b) => Source::Bytes(b.slice(..n as usize)),
@@ -212,7 +236,57 @@ impl VolumeDevice {
                 }
             }
         }
-        out
+        Some(out)
+    }
+
+    /// Copies into `buf` what memory holds of the range at `offset`
+    /// (overlay bytes, zeros, cached segment pieces); answers the stretches
+    /// of segments that are not cached, left for the caller to fetch.
+    /// Without `wait`, `None` if the state is locked.
+    fn fill<'b>(
+        &self,
+        buf: &'b mut [u8],
+        offset: u64,
+        wait: bool,
+    ) -> io::Result<Option<Missing<'b>>> {
+        self.check_open()?;
+        let Some(plan) = self.plan(offset, buf.len() as u64, wait) else {
+            return Ok(None);
+        };
+        let mut missing = Vec::new();
+        let mut rest = buf;
+        for (len, source) in plan {
+            let (here, tail) = rest.split_at_mut(len as usize);
+            rest = tail;
+            match source {
+                Source::Bytes(b) => here.copy_from_slice(&b),
+                Source::Zero => here.fill(0),
+                Source::Segment(l) => {
+                    if !self.segments.cache.copy_out(l.segment, l.offset, here) {
+                        missing.push((l, here));
+                    }
+                }
+            }
+        }
+        Ok(Some(missing))
+    }
+
+    /// The data and holes of a range; without `wait`, `None` if the state
+    /// is locked.
+    fn map_extents(&self, offset: u64, len: u64, wait: bool) -> io::Result<Option<Vec<Extent>>> {
+        self.check_open()?;
+        let Some(plan) = self.plan(offset, len, wait) else {
+            return Ok(None);
+        };
+        let mut out: Vec<Extent> = Vec::new();
+        for (len, source) in plan {
+            let hole = matches!(source, Source::Zero);
+            match out.last_mut() {
+                Some(e) if e.hole == hole => e.len += len,
+                _ => out.push(Extent { len, hole }),
+            }
+        }
+        Ok(Some(out))
     }
 
     fn wait_for_room(&self) {
@@ -228,10 +302,22 @@ impl VolumeDevice {
         }
     }
 
-    fn record(&self, offset: u64, len: u64, value: Written) -> io::Result<()> {
+    /// Appends a change to the journal and the overlay. With `wait`, first
+    /// waits for the packer to make room if the journal is full; without,
+    /// answers false (recording nothing) if it is.
+    fn record(&self, offset: u64, len: u64, value: Written, wait: bool) -> io::Result<bool> {
         self.check_open()?;
-        self.wait_for_room();
-        let mut st = self.state.write().expect("volume lock");
+        if wait {
+            self.wait_for_room();
+        }
+        let mut st = match self.state.try_write() {
+            Ok(st) => st,
+            Err(TryLockError::WouldBlock) if !wait => return Ok(false),
+            _ => self.state.write().expect("volume lock"),
+        };
+        if !wait && st.active_bytes >= WRITE_LIMIT {
+            return Ok(false);
+        }
         match &value {
             Written::Data(b) => st.journal.append_data(offset, b)?,
             Written::Zero => st.journal.append_zero(offset, len)?,
@@ -245,7 +331,7 @@ impl VolumeDevice {
         if st.active_bytes >= PACK_BYTES {
             self.pack_wanted.notify_one();
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Seals the overlay for packing (or answers the one already sealed).
@@ -324,10 +410,13 @@ impl VolumeDevice {
             None
         } else {
             let id = self.store.allocate_segment();
-            if let Err(e) = self.segments.store.put(id, data.freeze()).await {
+            let data = data.freeze();
+            if let Err(e) = self.segments.store.put(id, data.clone()).await {
                 self.store.abandon_segment(id);
                 return Err(e);
             }
+            // What was just written is the likeliest to be read next.
+            self.segments.cache.insert_segment(id, &data);
             Some(id)
         };
         let this = self.clone();
@@ -380,26 +469,14 @@ impl BlockDevice for VolumeDevice {
     }
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        self.check_open()?;
-        let plan = self.plan(offset, buf.len() as u64);
-        let mut fetches = Vec::new();
-        let mut rest = &mut buf[..];
-        for (len, source) in plan {
-            let (here, tail) = rest.split_at_mut(len as usize);
-            rest = tail;
-            match source {
-                Source::Bytes(b) => here.copy_from_slice(&b),
-                Source::Zero => here.fill(0),
-                Source::Segment(l) => fetches.push((l, here)),
-            }
-        }
-        if fetches.is_empty() {
+        let missing = self.fill(buf, offset, true)?.unwrap_or_default();
+        if missing.is_empty() {
             return Ok(());
         }
         let segments = &self.segments;
         self.rt
             .block_on(futures::future::try_join_all(
-                fetches
+                missing
                     .into_iter()
                     .map(|(l, here)| segments.read(l.segment, l.offset, here)),
             ))
@@ -408,11 +485,28 @@ impl BlockDevice for VolumeDevice {
     }
 
     fn write_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
-        self.record(
-            offset,
-            data.len() as u64,
-            Written::Data(Bytes::copy_from_slice(data)),
-        )
+        let len = data.len() as u64;
+        let data = Written::Data(Bytes::copy_from_slice(data));
+        self.record(offset, len, data, true).map(|_| ())
+    }
+
+    fn try_write_at(&self, data: &[u8], offset: u64) -> io::Result<bool> {
+        let len = data.len() as u64;
+        let data = Written::Data(Bytes::copy_from_slice(data));
+        self.record(offset, len, data, false)
+    }
+
+    fn try_read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<bool> {
+        Ok(self.fill(buf, offset, false)?.is_some_and(|m| m.is_empty()))
+    }
+
+    fn try_extents(&self, offset: u64, len: u64) -> io::Result<Option<Vec<Extent>>> {
+        self.map_extents(offset, len, false)
+    }
+
+    fn zeroes_fast(&self, may_punch: bool) -> bool {
+        // Allocated zeros are stored as data: no faster than writing.
+        may_punch
     }
 
     fn flush(&self) -> io::Result<()> {
@@ -422,25 +516,29 @@ impl BlockDevice for VolumeDevice {
     }
 
     fn trim(&self, offset: u64, len: u64) -> io::Result<()> {
-        self.record(offset, len, Written::Zero)
+        self.record(offset, len, Written::Zero, true).map(|_| ())
     }
 
-    fn write_zeroes(&self, offset: u64, len: u64, _may_punch: bool) -> io::Result<()> {
-        // A hole reads as zeros; holes are how zeros are stored.
-        self.record(offset, len, Written::Zero)
+    fn write_zeroes(&self, offset: u64, len: u64, may_punch: bool) -> io::Result<()> {
+        if may_punch {
+            // A hole reads as zeros; holes are how zeros are stored.
+            return self.record(offset, len, Written::Zero, true).map(|_| ());
+        }
+        // The range must stay allocated: zeros are written as data (all
+        // sharing one static buffer in memory).
+        let end = offset + len;
+        let mut at = offset;
+        while at < end {
+            let n = (end - at).min(ZEROS.len() as u64);
+            let zeros = Written::Data(Bytes::from_static(&ZEROS[..n as usize]));
+            self.record(at, n, zeros, true)?;
+            at += n;
+        }
+        Ok(())
     }
 
     fn extents(&self, offset: u64, len: u64) -> io::Result<Vec<Extent>> {
-        self.check_open()?;
-        let mut out: Vec<Extent> = Vec::new();
-        for (len, source) in self.plan(offset, len) {
-            let hole = matches!(source, Source::Zero);
-            match out.last_mut() {
-                Some(e) if e.hole == hole => e.len += len,
-                _ => out.push(Extent { len, hole }),
-            }
-        }
-        Ok(out)
+        Ok(self.map_extents(offset, len, true)?.unwrap_or_default())
     }
 }
 

@@ -10,7 +10,7 @@
 //! payload), then the payload (data records only). Big-endian.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::path::{Path, PathBuf};
 
 const MAGIC: u32 = 0x434a_5231; // "CJR1"
@@ -69,10 +69,17 @@ impl JournalFile {
     /// Appends a data record (not yet durable).
     pub fn append_data(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
         let h = header(KIND_DATA, offset, data.len() as u64, data);
-        let mut rec = Vec::with_capacity(HEADER + data.len());
-        rec.extend_from_slice(&h);
-        rec.extend_from_slice(data);
-        self.file.write_all(&rec)
+        // Header and data in one write where the kernel takes both, with
+        // no copy of the data into a record buffer.
+        let mut done = 0;
+        while done < HEADER {
+            let bufs = [IoSlice::new(&h[done..]), IoSlice::new(data)];
+            match self.file.write_vectored(&bufs)? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => done += n,
+            }
+        }
+        self.file.write_all(&data[done - HEADER..])
     }
 
     /// Appends a zeroed-range record (not yet durable).

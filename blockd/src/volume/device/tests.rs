@@ -154,6 +154,8 @@ async fn segment_reads_across_cached_and_missing_pieces() {
     let data: Vec<u8> = (0..600 * 1024u32).map(|i| (i * 7 % 251) as u8).collect();
     write(&d, 4096, data.clone()).await;
     d.pack().await.unwrap();
+    let segment = *f.mem.objects.lock().unwrap().keys().next().unwrap();
+    f.segments.cache.forget(segment);
     // A small read caches one piece in the middle; larger reads then mix
     // cached pieces and runs of missing ones.
     assert_eq!(read(&d, 4096 + 200_000, 10).await, data[200_000..200_010]);
@@ -164,4 +166,68 @@ async fn segment_reads_across_cached_and_missing_pieces() {
             "{at}+{len}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zeroing_without_a_hole_stays_allocated() {
+    let f = Fixture::new();
+    let d = f.open("v4");
+    write(&d, 0, vec![9u8; 8192]).await;
+    on_thread(&d, |d| {
+        d.write_zeroes(0, 4096, false).unwrap();
+        d.write_zeroes(4096, 4096, true).unwrap();
+        // Longer than the shared zero buffer.
+        d.write_zeroes(1 << 20, 3 << 20, false).unwrap();
+    })
+    .await;
+    let expect = vec![
+        Extent {
+            len: 4096,
+            hole: false,
+        },
+        Extent {
+            len: (1 << 20) - 4096,
+            hole: true,
+        },
+        Extent {
+            len: 3 << 20,
+            hole: false,
+        },
+        Extent {
+            len: 12 << 20,
+            hole: true,
+        },
+    ];
+    for packed in [false, true] {
+        assert_eq!(read(&d, 0, 8192).await, vec![0u8; 8192], "packed: {packed}");
+        assert_eq!(read(&d, 1 << 20, 3 << 20).await, vec![0u8; 3 << 20]);
+        let ext = on_thread(&d, |d| d.extents(0, 16 << 20).unwrap()).await;
+        assert_eq!(ext, expect, "packed: {packed}");
+        d.pack().await.unwrap();
+    }
+    assert!(!d.zeroes_fast(false) && d.zeroes_fast(true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn try_calls_serve_memory_and_decline_the_rest() {
+    let f = Fixture::new();
+    let d = f.open("v5");
+    assert!(
+        d.try_write_at(&[4u8; 4096], 0).unwrap(),
+        "the journal has room"
+    );
+    let mut b = vec![0u8; 4096];
+    assert!(d.try_read_at(&mut b, 0).unwrap(), "the overlay is memory");
+    assert_eq!(b, vec![4u8; 4096]);
+    d.pack().await.unwrap();
+    assert!(d.try_read_at(&mut b, 0).unwrap(), "cached as it was packed");
+    let segment = *f.mem.objects.lock().unwrap().keys().next().unwrap();
+    f.segments.cache.forget(segment);
+    assert!(!d.try_read_at(&mut b, 0).unwrap(), "not cached: declined");
+    assert_eq!(read(&d, 0, 4096).await, vec![4u8; 4096]);
+    b.fill(0);
+    assert!(d.try_read_at(&mut b, 0).unwrap(), "now it is");
+    assert_eq!(b, vec![4u8; 4096]);
+    let ext = d.try_extents(0, 8192).unwrap().unwrap();
+    assert_eq!(ext.len(), 2);
 }

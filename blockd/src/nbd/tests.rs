@@ -1,0 +1,88 @@
+//! The server in-process: an export removed while a client keeps requests
+//! coming still ends that connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use super::proto::*;
+use super::{serve, Export, Exports};
+use crate::device::FileDevice;
+
+/// Handshake to transmission with `GO` for `name` (simple replies).
+async fn go(addr: std::net::SocketAddr, name: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut hello = [0u8; 18];
+    s.read_exact(&mut hello).await.unwrap();
+    s.write_all(&3u32.to_be_bytes()).await.unwrap();
+    let mut opt = IHAVEOPT.to_be_bytes().to_vec();
+    opt.extend_from_slice(&OPT_GO.to_be_bytes());
+    opt.extend_from_slice(&(6 + name.len() as u32).to_be_bytes());
+    opt.extend_from_slice(&(name.len() as u32).to_be_bytes());
+    opt.extend_from_slice(name.as_bytes());
+    opt.extend_from_slice(&0u16.to_be_bytes());
+    s.write_all(&opt).await.unwrap();
+    loop {
+        let mut h = [0u8; 20];
+        s.read_exact(&mut h).await.unwrap();
+        let kind = u32::from_be_bytes(h[12..16].try_into().unwrap());
+        let len = u32::from_be_bytes(h[16..20].try_into().unwrap());
+        let mut data = vec![0u8; len as usize];
+        s.read_exact(&mut data).await.unwrap();
+        if kind == REP_ACK {
+            return s;
+        }
+        assert_eq!(kind, REP_INFO);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_an_export_ends_a_busy_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = FileDevice::open(&dir.path().join("v"), 1 << 20).unwrap();
+    let exports = Arc::new(Exports::default());
+    exports.insert(
+        "v".into(),
+        Export::new(Arc::new(device), false, String::new()),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(serve(listener, exports.clone(), shutdown.clone()));
+    let (mut r, mut w) = go(addr, "v").await.into_split();
+    // Reads pipelined without pause, until the server stops taking them.
+    let sender = tokio::spawn(async move {
+        let mut batch = Vec::new();
+        for cookie in 0..64u64 {
+            batch.extend_from_slice(&REQUEST_MAGIC.to_be_bytes());
+            batch.extend_from_slice(&0u16.to_be_bytes());
+            batch.extend_from_slice(&CMD_READ.to_be_bytes());
+            batch.extend_from_slice(&cookie.to_be_bytes());
+            batch.extend_from_slice(&0u64.to_be_bytes());
+            batch.extend_from_slice(&512u32.to_be_bytes());
+        }
+        while w.write_all(&batch).await.is_ok() {}
+    });
+    let mut replies = 0u64;
+    let mut reply = [0u8; 16 + 512];
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if r.read_exact(&mut reply).await.is_err() {
+                return;
+            }
+            replies += 1;
+            if replies == 1000 {
+                exports.remove("v");
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the connection ends after removal");
+    assert!(replies >= 1000, "requests were served first: {replies}");
+    sender.abort();
+    shutdown.cancel();
+    server.await.unwrap();
+}
