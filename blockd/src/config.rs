@@ -62,6 +62,10 @@ pub struct VolumesConfig {
     /// Read cache size, in MiB.
     #[serde(default = "default_cache_mib")]
     pub cache_mib: u64,
+    /// Read cache on the local disk (4 MiB chunks of segments), in MiB;
+    /// 0 turns it off.
+    #[serde(default = "default_disk_cache_mib")]
+    pub disk_cache_mib: u64,
     /// The image service volumes may be made from.
     #[serde(default)]
     pub images: Option<ImagesConfig>,
@@ -99,6 +103,11 @@ pub fn default_container() -> String {
 /// The default read cache size (MiB).
 pub fn default_cache_mib() -> u64 {
     256
+}
+
+/// The default disk read cache size (MiB).
+pub fn default_disk_cache_mib() -> u64 {
+    2048
 }
 
 impl Config {

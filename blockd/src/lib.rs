@@ -78,6 +78,7 @@ pub async fn run_volumes(
         cfg.data_dir.clone(),
         segments,
         (cfg.cache_mib as usize) << 20,
+        cfg.disk_cache_mib << 20,
         exports.clone(),
         nbd.local_addr()?,
         cfg.images.clone().map(images::Images::new),

@@ -22,6 +22,7 @@ use crate::records::{AttachmentRecord, SnapshotRecord, VolumeRecord};
 use crate::store::Store;
 use crate::volume::cleaner::Cleaner;
 use crate::volume::compactor;
+use crate::volume::disk_cache::DiskCache;
 use crate::volume::extent::Located;
 use crate::volume::rangemap::RangeMap;
 use crate::volume::segments::{SegmentStore, Segments};
@@ -90,12 +91,13 @@ pub(crate) fn export_name() -> String {
 
 impl BlockService {
     /// Opens the service on `dir` (RocksDB in `meta/`, journals in
-    /// `journals/`, scratch files in `scratch/`), serving exports through
-    /// `exports` at `nbd_addr`.
+    /// `journals/`, the disk read cache in `cache/`, scratch files in
+    /// `scratch/`), serving exports through `exports` at `nbd_addr`.
     pub async fn open(
         dir: PathBuf,
         segment_store: Arc<dyn SegmentStore>,
         cache_bytes: usize,
+        disk_cache_bytes: u64,
         exports: Arc<Exports>,
         nbd_addr: SocketAddr,
         images: Option<Images>,
@@ -107,7 +109,13 @@ impl BlockService {
         std::fs::create_dir_all(&scratch)
             .with_context(|| format!("create {}", scratch.display()))?;
         let store = Arc::new(blocking(move || Store::open(&meta)).await?);
-        let segments = Arc::new(Segments::new(segment_store, cache_bytes));
+        let mut segments = Segments::new(segment_store, cache_bytes);
+        let cache_dir = dir.join("cache");
+        let disk = blocking(move || DiskCache::open(&cache_dir, disk_cache_bytes)).await?;
+        if let Some(disk) = disk {
+            segments = segments.with_disk_cache(disk);
+        }
+        let segments = Arc::new(segments);
         let s = store.clone();
         for (seg, object) in blocking(move || s.shared_segments()).await? {
             segments.add_shared(seg, object);

@@ -49,7 +49,7 @@ impl Cleaner {
             }
             match segments.store.delete(*seg).await {
                 Ok(()) => {
-                    segments.cache.forget(*seg);
+                    segments.forget(*seg);
                     deleted.push(*seg);
                 }
                 Err(e) => tracing::warn!(segment = seg, "cannot delete segment: {e:#}"),
@@ -62,7 +62,7 @@ impl Cleaner {
         tokio::task::spawn_blocking(move || s.forget_segments(&gone)).await??;
         for seg in unshared {
             segments.remove_shared(seg);
-            segments.cache.forget(seg);
+            segments.forget(seg);
         }
         self.unreferenced = unreferenced
             .into_iter()

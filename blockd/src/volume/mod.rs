@@ -2,7 +2,7 @@
 //! journal (`journal.rs`) and an in-memory overlay of what it holds, an
 //! extent map (`rangemap.rs`, values in `extent.rs`) from byte ranges to
 //! places in immutable segment objects (`segments.rs`, read through the
-//! cache in `cache.rs`), and the device that ties them together and packs
+//! caches in `cache.rs` (memory) and `disk_cache.rs` (local disk)), and the device that ties them together and packs
 //! the journal into segments (`device.rs`). `cleaner.rs` deletes segments
 //! no map refers to any more; `compactor.rs` rewrites mostly dead ones and
 //! finds orphans. Snapshots and clones are copies of a map;
@@ -13,6 +13,7 @@ pub mod cache;
 pub mod cleaner;
 pub mod compactor;
 pub mod device;
+pub mod disk_cache;
 pub mod extent;
 pub mod journal;
 pub mod rangemap;

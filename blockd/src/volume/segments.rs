@@ -1,18 +1,21 @@
 //! Where segment objects live: the `SegmentStore` trait (put, ranged get,
 //! delete), `SwiftSegments` (a container in the object store, reached
 //! with `common::swift::SwiftClient`) and `MemSegments` (in memory, for
-//! tests). `Segments` puts the read cache in front of a store, and
+//! tests). `Segments` puts the read cache in front of a store (pieces in
+//! memory, then 4 MiB chunks on the local disk, `disk_cache.rs`; a miss
+//! fetches the whole chunk once, however many reads wait for it), and
 //! routes the segments that are shared objects of another account
 //! (`shared.rs`) to those objects.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use tokio::sync::OnceCell;
 
 use super::cache::{ReadCache, PIECE};
+use super::disk_cache::{DiskCache, CHUNK};
 use super::extent::segment_name;
 use super::shared::{Marker, SharedObject};
 
@@ -264,10 +267,17 @@ impl SegmentStore for MemSegments {
     }
 }
 
+/// One chunk being fetched, for every read that wants it.
+type ChunkFetch = Arc<OnceCell<Bytes>>;
+
 /// A segment store with the read cache in front.
 pub struct Segments {
     pub store: Arc<dyn SegmentStore>,
     pub cache: ReadCache,
+    /// The second tier, if configured.
+    disk: Option<Arc<DiskCache>>,
+    /// Chunk fetches in flight, shared by the reads that wait for them.
+    fetching: Mutex<HashMap<(u64, u64), ChunkFetch>>,
     /// Segments that are other accounts' objects.
     shared: RwLock<HashMap<u64, Arc<SharedObject>>>,
 }
@@ -277,8 +287,98 @@ impl Segments {
         Segments {
             store,
             cache: ReadCache::new(cache_bytes),
+            disk: None,
+            fetching: Mutex::new(HashMap::new()),
             shared: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Adds the disk tier.
+    pub fn with_disk_cache(mut self, disk: DiskCache) -> Segments {
+        self.disk = Some(Arc::new(disk));
+        self
+    }
+
+    /// Forgets every cached piece and chunk of `segment` (it was deleted).
+    pub fn forget(&self, segment: u64) {
+        self.cache.forget(segment);
+        if let Some(d) = &self.disk {
+            d.forget(segment);
+        }
+    }
+
+    /// Chunk `chunk` of `segment` (shorter at the segment's end): fetched
+    /// once however many reads want it, then kept on disk.
+    async fn chunk(
+        &self,
+        disk: &Arc<DiskCache>,
+        segment: u64,
+        chunk: u64,
+    ) -> anyhow::Result<Bytes> {
+        let cell = self
+            .fetching
+            .lock()
+            .expect("fetching lock")
+            .entry((segment, chunk))
+            .or_default()
+            .clone();
+        let got = cell
+            .get_or_try_init(|| async {
+                let data = self.fetch(segment, chunk * CHUNK, CHUNK).await?;
+                let (disk, data2) = (disk.clone(), data.clone());
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = disk.insert(segment, chunk, &data2) {
+                        tracing::debug!(segment, chunk, "cannot cache chunk on disk: {e:#}");
+                    }
+                });
+                anyhow::Ok(data)
+            })
+            .await
+            .cloned();
+        self.fetching
+            .lock()
+            .expect("fetching lock")
+            .remove(&(segment, chunk));
+        got
+    }
+
+    /// Bytes `start..start+len` of a segment (fewer at its end) through the
+    /// disk tier: chunks on disk are read, missing ones fetched whole.
+    async fn fetch_through_disk(
+        &self,
+        segment: u64,
+        start: u64,
+        len: u64,
+    ) -> anyhow::Result<Bytes> {
+        let Some(disk) = &self.disk else {
+            return self.fetch(segment, start, len).await;
+        };
+        let end = start + len;
+        let mut out = BytesMut::with_capacity(len as usize);
+        let mut at = start;
+        while at < end {
+            let chunk = at / CHUNK;
+            let within = at - chunk * CHUNK;
+            let want = (end - at).min(CHUNK - within) as usize;
+            let filled = out.len();
+            out.resize(filled + want, 0);
+            let n = match disk.read(segment, chunk, within, &mut out[filled..]) {
+                Some(n) => n,
+                None => {
+                    let data = self.chunk(disk, segment, chunk).await?;
+                    let from = (within as usize).min(data.len());
+                    let n = (data.len() - from).min(want);
+                    out[filled..filled + n].copy_from_slice(&data[from..from + n]);
+                    n
+                }
+            };
+            out.truncate(filled + n);
+            if n < want {
+                break; // the segment ends here
+            }
+            at += n as u64;
+        }
+        Ok(out.freeze())
     }
 
     /// Routes `segment` to another account's object from now on.
@@ -342,7 +442,9 @@ impl Segments {
                 j += 1;
             }
             let start = (first + i as u64) * PIECE;
-            let data = self.fetch(segment, start, (j - i) as u64 * PIECE).await?;
+            let data = self
+                .fetch_through_disk(segment, start, (j - i) as u64 * PIECE)
+                .await?;
             for (k, piece) in pieces.iter_mut().enumerate().take(j).skip(i) {
                 let lo = (k - i) * PIECE as usize;
                 if lo >= data.len() {
@@ -367,5 +469,42 @@ impl Segments {
             done += n;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn misses_fetch_whole_chunks_that_the_disk_then_serves() {
+        let dir = tempfile::tempdir().unwrap();
+        let mem = Arc::new(MemSegments::default());
+        let disk = DiskCache::open(dir.path(), 4 * CHUNK).unwrap().unwrap();
+        let segments = Segments::new(mem.clone(), 1 << 20).with_disk_cache(disk);
+        let body: Vec<u8> = (0..CHUNK + 5000).map(|i| (i % 251) as u8).collect();
+        mem.put(3, Bytes::from(body.clone())).await.unwrap();
+        let mut buf = vec![0u8; 8192];
+        segments.read(3, CHUNK - 4096, &mut buf).await.unwrap();
+        assert_eq!(buf, body[(CHUNK - 4096) as usize..(CHUNK + 4096) as usize]);
+        // The store loses the object and memory forgets it: both chunks
+        // were kept on disk by the one read.
+        mem.objects.lock().unwrap().clear();
+        segments.cache.forget(3);
+        for _ in 0..50 {
+            let mut again = vec![0u8; 4096];
+            if segments.read(3, 100, &mut again).await.is_ok() {
+                assert_eq!(again, body[100..4196]);
+                let mut tail = vec![0u8; 5000];
+                segments.read(3, CHUNK, &mut tail).await.unwrap();
+                assert_eq!(tail, body[CHUNK as usize..]);
+                segments.forget(3);
+                assert!(segments.read(3, 100, &mut again).await.is_err());
+                return;
+            }
+            // The disk write runs in the background.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the chunks never reached the disk cache");
     }
 }

@@ -163,6 +163,7 @@ async fn a_pass_rewrites_sparse_segments_and_deletes_orphans() {
         dir.path().to_path_buf(),
         mem.clone(),
         8 << 20,
+        0,
         Arc::new(Exports::default()),
         "127.0.0.1:10809".parse().unwrap(),
         None,

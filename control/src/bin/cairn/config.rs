@@ -47,6 +47,8 @@ pub struct BlockSettings {
     pub segment_policy: Option<String>,
     /// Read cache size, in MiB.
     pub cache_mib: u64,
+    /// Read cache on the local disk, in MiB (0: none).
+    pub disk_cache_mib: u64,
 }
 
 impl Default for BlockSettings {
@@ -57,6 +59,7 @@ impl Default for BlockSettings {
             segment_container: blockd::config::default_container(),
             segment_policy: None,
             cache_mib: blockd::config::default_cache_mib(),
+            disk_cache_mib: blockd::config::default_disk_cache_mib(),
         }
     }
 }

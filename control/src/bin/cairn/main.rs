@@ -138,6 +138,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         segment_container: cfg.blockd.segment_container.clone(),
         segment_policy: cfg.blockd.segment_policy.clone(),
         cache_mib: cfg.blockd.cache_mib,
+        disk_cache_mib: cfg.blockd.disk_cache_mib,
         images: Some(blockd::ImagesConfig {
             url: format!("http://{image_addr}"),
             account: format!("AUTH_{}", layout::IMAGE_ACCOUNT),
