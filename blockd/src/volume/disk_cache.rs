@@ -67,13 +67,18 @@ impl DiskCache {
     /// `buf`; answers how many (`None` if the chunk is not cached).
     pub fn read(&self, segment: u64, chunk: u64, within: u64, buf: &mut [u8]) -> Option<usize> {
         let index = self.index.read().expect("disk cache lock");
-        let &(slot, len, _) = index.chunks.get(&(segment, chunk))?;
+        let &(slot, len, used) = index.chunks.get(&(segment, chunk))?;
+        // A chunk used lately is near the young end already: only older
+        // ones take the write lock to move there.
+        let stale = index.tick - used > self.slots / 4;
         let n = (len.saturating_sub(within) as usize).min(buf.len());
         self.file
             .read_exact_at(&mut buf[..n], slot * CHUNK + within)
             .ok()?;
         drop(index);
-        self.touch((segment, chunk));
+        if stale {
+            self.touch((segment, chunk));
+        }
         Some(n)
     }
 

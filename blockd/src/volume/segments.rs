@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use tokio::sync::OnceCell;
 
@@ -342,43 +342,38 @@ impl Segments {
         got
     }
 
-    /// Bytes `start..start+len` of a segment (fewer at its end) through the
-    /// disk tier: chunks on disk are read, missing ones fetched whole.
-    async fn fetch_through_disk(
+    /// Copies bytes of `segment` from `offset` into `buf` through the disk
+    /// tier: chunks on disk are read in place, missing ones fetched whole.
+    async fn read_through_disk(
         &self,
+        disk: &Arc<DiskCache>,
         segment: u64,
-        start: u64,
-        len: u64,
-    ) -> anyhow::Result<Bytes> {
-        let Some(disk) = &self.disk else {
-            return self.fetch(segment, start, len).await;
-        };
-        let end = start + len;
-        let mut out = BytesMut::with_capacity(len as usize);
-        let mut at = start;
-        while at < end {
+        offset: u64,
+        buf: &mut [u8],
+    ) -> anyhow::Result<()> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let at = offset + done as u64;
             let chunk = at / CHUNK;
             let within = at - chunk * CHUNK;
-            let want = (end - at).min(CHUNK - within) as usize;
-            let filled = out.len();
-            out.resize(filled + want, 0);
-            let n = match disk.read(segment, chunk, within, &mut out[filled..]) {
+            let want = (buf.len() - done).min((CHUNK - within) as usize);
+            let here = &mut buf[done..done + want];
+            let n = match disk.read(segment, chunk, within, here) {
                 Some(n) => n,
                 None => {
                     let data = self.chunk(disk, segment, chunk).await?;
                     let from = (within as usize).min(data.len());
                     let n = (data.len() - from).min(want);
-                    out[filled..filled + n].copy_from_slice(&data[from..from + n]);
+                    here[..n].copy_from_slice(&data[from..from + n]);
                     n
                 }
             };
-            out.truncate(filled + n);
             if n < want {
-                break; // the segment ends here
+                anyhow::bail!("segment {segment} is shorter than its extents");
             }
-            at += n as u64;
+            done += n;
         }
-        Ok(out.freeze())
+        Ok(())
     }
 
     /// Routes `segment` to another account's object from now on.
@@ -421,11 +416,19 @@ impl Segments {
     }
 
     /// Copies `buf.len()` bytes of `segment` from `offset` into `buf`:
-    /// cached pieces from memory, each run of missing pieces with one
-    /// ranged GET.
+    /// from memory if all there, else through the disk tier; without one,
+    /// cached pieces from memory and each run of missing pieces with one
+    /// ranged GET (kept in memory).
     pub async fn read(&self, segment: u64, offset: u64, buf: &mut [u8]) -> anyhow::Result<()> {
         if buf.is_empty() {
             return Ok(());
+        }
+        if let Some(disk) = &self.disk {
+            // Memory holds what was just written; everything read is on disk.
+            if self.cache.copy_out(segment, offset, buf) {
+                return Ok(());
+            }
+            return self.read_through_disk(disk, segment, offset, buf).await;
         }
         let first = offset / PIECE;
         let last = (offset + buf.len() as u64 - 1) / PIECE;
@@ -442,9 +445,7 @@ impl Segments {
                 j += 1;
             }
             let start = (first + i as u64) * PIECE;
-            let data = self
-                .fetch_through_disk(segment, start, (j - i) as u64 * PIECE)
-                .await?;
+            let data = self.fetch(segment, start, (j - i) as u64 * PIECE).await?;
             for (k, piece) in pieces.iter_mut().enumerate().take(j).skip(i) {
                 let lo = (k - i) * PIECE as usize;
                 if lo >= data.len() {
