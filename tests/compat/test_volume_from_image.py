@@ -47,8 +47,9 @@ def test_raw_image_volume_is_a_clone_sharing_the_image(cairn, cinder, openstack,
     assert v["bootable"] == "true"
     assert v["volume_image_metadata"]["image_id"] == image["id"]
     assert v["volume_image_metadata"]["disk_format"] == "raw"
-    # A clone: the volume service stored no bytes of its own.
-    assert segment_bytes(segs) == before
+    # A clone: the volume service stored no bytes of its own (volumes of
+    # earlier tests may still be losing theirs to the cleaner).
+    assert segment_bytes(segs) <= before
 
     att, uri = cinder.attach(vol)
     got = read_back(uri, tmp_path / "back.raw", len(data) + MIB)
