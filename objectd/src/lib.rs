@@ -124,6 +124,7 @@ pub async fn run(
             s3: api::s3::S3Config {
                 keys: api::s3::keys::S3Keys::new(cfg.s3_keys.clone()),
                 domains: cfg.s3_domains.clone(),
+                signing_keys: Default::default(),
             },
             stats,
         });

@@ -2,6 +2,7 @@
 //! integer count of 10 µs ticks so that ordering and equality are exact.
 
 use std::fmt;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -88,17 +89,41 @@ impl Timestamp {
 
     /// The ISO form used in JSON and XML listings: `2024-01-02T03:04:05.123450`.
     pub fn iso8601(self) -> String {
+        let mut out = String::with_capacity(26);
+        self.write_iso8601(&mut out);
+        out
+    }
+
+    /// Appends the ISO form (listings render thousands of these).
+    pub fn write_iso8601(self, out: &mut String) {
         let secs = self.secs();
         let micros = (self.0 % TICKS_PER_SEC) * 10;
         let days = (secs / 86_400) as i64;
         let rem = secs % 86_400;
         let (y, m, d) = civil_from_days(days);
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}",
-            rem / 3600,
-            (rem / 60) % 60,
-            rem % 60
-        )
+        if !(0..=9999).contains(&y) {
+            let _ = write!(out, "{y:04}");
+        } else {
+            push_digits(out, y as u64, 4);
+        }
+        for (sep, value, width) in [
+            ('-', m as u64, 2),
+            ('-', d as u64, 2),
+            ('T', rem / 3600, 2),
+            (':', (rem / 60) % 60, 2),
+            (':', rem % 60, 2),
+            ('.', micros, 6),
+        ] {
+            out.push(sep);
+            push_digits(out, value, width);
+        }
+    }
+}
+
+/// Appends the last `width` decimal digits of `value`, zero-padded.
+fn push_digits(out: &mut String, value: u64, width: u32) {
+    for i in (0..width).rev() {
+        out.push(char::from(b'0' + (value / 10u64.pow(i) % 10) as u8));
     }
 }
 

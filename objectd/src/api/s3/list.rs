@@ -2,6 +2,8 @@
 //! delimiter and common prefixes, max-keys, markers and continuation tokens
 //! (the hex of the last name returned), start-after, and `encoding-type=url`.
 
+use std::fmt::Write as _;
+
 use super::error::S3Error;
 use super::xml::{self, elem, NS};
 use super::S3Request;
@@ -99,7 +101,13 @@ pub async fn objects(app: &App, r: &S3Request, v2: bool) -> Result<Resp, S3Error
             .await
             .map_err(|e| S3Error::from_proxy(e, S3Error::no_such_bucket))?
     };
-    Ok(xml::ok(&render(r.bucket(), &r.account, &q, v2, entries)))
+    Ok(xml::ok_document(render(
+        r.bucket(),
+        &r.account,
+        &q,
+        v2,
+        entries,
+    )))
 }
 
 /// Encodes a name for `encoding-type=url` (as S3 does: `/` kept).
@@ -111,8 +119,36 @@ fn encoded(q: &Query, s: &str) -> String {
     }
 }
 
-/// The `ListBucketResult` document of one page; `entries` holds up to one
-/// more than `max_keys`, which tells whether the listing is truncated.
+/// Appends `<name>text</name>`, the text encoded as the query asks.
+fn encoded_elem(out: &mut String, q: &Query, name: &str, text: &str) {
+    if q.url_encode {
+        elem(out, name, &encoded(q, text));
+    } else {
+        elem(out, name, text);
+    }
+}
+
+/// Appends one `<Contents>` element.
+fn contents(out: &mut String, q: &Query, v2: bool, account: &str, name: &str, row: &ObjectRow) {
+    out.push_str("<Contents>");
+    encoded_elem(out, q, "Key", name);
+    xml::open(out, "LastModified");
+    xml::date_into(out, row.ts);
+    xml::close(out, "LastModified");
+    out.push_str("<ETag>&quot;");
+    xml::escape_into(out, &row.etag);
+    out.push_str("&quot;</ETag><Size>");
+    let _ = write!(out, "{}", row.size);
+    out.push_str("</Size>");
+    if !v2 || q.fetch_owner {
+        xml::owner(out, account);
+    }
+    out.push_str("<StorageClass>STANDARD</StorageClass></Contents>");
+}
+
+/// The `ListBucketResult` document of one page (begun with the XML
+/// declaration); `entries` holds up to one more than `max_keys`, which
+/// tells whether the listing is truncated.
 pub fn render(
     bucket: &str,
     account: &str,
@@ -125,7 +161,10 @@ pub fn render(
     let last = entries.last().map(|e| match e {
         Entry::Row(name, _) | Entry::Subdir(name) => name.clone(),
     });
-    let mut out = format!("<ListBucketResult xmlns=\"{NS}\">");
+    let mut out = xml::document(512 + entries.len() * 200);
+    out.push_str("<ListBucketResult xmlns=\"");
+    out.push_str(NS);
+    out.push_str("\">");
     elem(&mut out, "Name", bucket);
     elem(&mut out, "Prefix", &encoded(q, &q.prefix));
     if v2 {
@@ -161,21 +200,10 @@ pub fn render(
     let mut prefixes = String::new();
     for e in &entries {
         match e {
-            Entry::Row(name, row) => {
-                out.push_str("<Contents>");
-                elem(&mut out, "Key", &encoded(q, name));
-                elem(&mut out, "LastModified", &xml::date(row.ts));
-                elem(&mut out, "ETag", &format!("\"{}\"", row.etag));
-                elem(&mut out, "Size", &row.size.to_string());
-                if !v2 || q.fetch_owner {
-                    xml::owner(&mut out, account);
-                }
-                elem(&mut out, "StorageClass", "STANDARD");
-                out.push_str("</Contents>");
-            }
+            Entry::Row(name, row) => contents(&mut out, q, v2, account, name, row),
             Entry::Subdir(p) => {
                 prefixes.push_str("<CommonPrefixes>");
-                elem(&mut prefixes, "Prefix", &encoded(q, p));
+                encoded_elem(&mut prefixes, q, "Prefix", p);
                 prefixes.push_str("</CommonPrefixes>");
             }
         }

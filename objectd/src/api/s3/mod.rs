@@ -15,6 +15,7 @@ pub mod list;
 pub mod multipart;
 pub mod object;
 pub mod payload;
+pub mod signing_keys;
 pub mod sigv4;
 pub mod xml;
 
@@ -35,6 +36,8 @@ use sigv4::Verified;
 pub struct S3Config {
     pub keys: keys::S3Keys,
     pub domains: Vec<String>,
+    /// Signing keys of recent verified requests.
+    pub signing_keys: signing_keys::SigningKeys,
 }
 
 /// One authenticated S3 request, its body aside.
@@ -80,13 +83,12 @@ fn request_id() -> String {
 pub async fn handle(app: &App, req: Request<Incoming>) -> Resp {
     let id = request_id();
     let head = req.method() == Method::HEAD;
-    let resource = percent_encoding::percent_decode_str(req.uri().path())
-        .decode_utf8_lossy()
-        .into_owned();
+    let uri = req.uri().clone();
     let mut resp = match serve(app, req).await {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(code = e.code, "s3 error: {}", e.message);
+            let resource = percent_encoding::percent_decode_str(uri.path()).decode_utf8_lossy();
             e.response(&resource, &id, head)
         }
     };
@@ -107,15 +109,17 @@ async fn serve(app: &App, req: Request<Incoming>) -> Result<Resp, S3Error> {
         }
     })?;
     let (secret, identity) = keys::resolve(app, &signed.access_key).await?;
-    let verified = sigv4::verify(
-        &signed,
-        &secret,
-        parts.method.as_str(),
-        parts.uri.path(),
-        parts.uri.query().unwrap_or_default(),
-        &parts.headers,
-        Timestamp::now_secs(),
-    )?;
+    let verified = app.s3.signing_keys.verify(&signed, &secret, |key| {
+        sigv4::verify_with_key(
+            &signed,
+            key,
+            parts.method.as_str(),
+            parts.uri.path(),
+            parts.uri.query().unwrap_or_default(),
+            &parts.headers,
+            Timestamp::now_secs(),
+        )
+    })?;
     let endpoint = Endpoint::parse(
         &parts.method,
         bucket.as_deref(),

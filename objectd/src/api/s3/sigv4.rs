@@ -10,6 +10,9 @@ use sha2::{Digest, Sha256};
 
 use super::error::S3Error;
 
+mod canonical;
+pub use canonical::{canonical_request, uri_encode};
+
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// The most a request's time may differ from ours (S3's limit).
 pub const MAX_SKEW_SECS: u64 = 15 * 60;
@@ -253,6 +256,21 @@ pub fn verify(
     headers: &HeaderMap,
     now_secs: u64,
 ) -> Result<Verified, S3Error> {
+    let key = signing_key(secret, &req.date, &req.region, &req.service);
+    verify_with_key(req, key, method, path, raw_query, headers, now_secs)
+}
+
+/// `verify` with the signing key of the secret for the request's scope
+/// already derived.
+pub fn verify_with_key(
+    req: &SignedRequest,
+    key: [u8; 32],
+    method: &str,
+    path: &str,
+    raw_query: &str,
+    headers: &HeaderMap,
+    now_secs: u64,
+) -> Result<Verified, S3Error> {
     let t = parse_amz_date(&req.amz_date)
         .ok_or_else(|| S3Error::access_denied("X-Amz-Date must be in the ISO8601 Long Format"))?;
     if !req.amz_date.starts_with(&req.date) {
@@ -294,7 +312,6 @@ pub fn verify(
         req.expires.is_some(),
     );
     let to_sign = string_to_sign(&req.amz_date, &req.scope, &canonical);
-    let key = signing_key(secret, &req.date, &req.region, &req.service);
     let want = hex::encode(hmac(&key, to_sign.as_bytes()));
     if !constant_time_eq(want.as_bytes(), req.signature.as_bytes()) {
         return Err(S3Error::signature_mismatch());
@@ -310,53 +327,6 @@ pub fn verify(
         payload: req.payload.clone(),
         chunk_signer,
     })
-}
-
-/// The canonical request of SigV4.
-pub fn canonical_request(
-    method: &str,
-    path: &str,
-    raw_query: &str,
-    headers: &HeaderMap,
-    signed_headers: &[String],
-    payload: &str,
-    presigned: bool,
-) -> String {
-    let uri = uri_encode(&percent_decode(path), false);
-    let mut pairs: Vec<(String, String)> = raw_query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (
-                uri_encode(&percent_decode(k), true),
-                uri_encode(&percent_decode(v), true),
-            )
-        })
-        .filter(|(k, _)| !(presigned && k == "X-Amz-Signature"))
-        .collect();
-    pairs.sort();
-    let query = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&");
-    let mut canonical_headers = String::new();
-    for name in signed_headers {
-        let values: Vec<String> = headers
-            .get_all(name.as_str())
-            .iter()
-            .map(|v| collapse_spaces(&String::from_utf8_lossy(v.as_bytes())))
-            .collect();
-        canonical_headers.push_str(name);
-        canonical_headers.push(':');
-        canonical_headers.push_str(&values.join(","));
-        canonical_headers.push('\n');
-    }
-    format!(
-        "{method}\n{uri}\n{query}\n{canonical_headers}\n{}\n{payload}",
-        signed_headers.join(";")
-    )
 }
 
 /// The string to sign of SigV4.
@@ -385,31 +355,6 @@ pub fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(data);
     mac.finalize().into_bytes().into()
-}
-
-fn collapse_spaces(v: &str) -> String {
-    v.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn percent_decode(s: &str) -> Vec<u8> {
-    percent_encoding::percent_decode_str(s).collect()
-}
-
-/// AWS's UriEncode: everything but `A-Za-z0-9-_.~` is `%XX`; `/` is kept
-/// in paths.
-pub fn uri_encode(bytes: &[u8], encode_slash: bool) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        if b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'_' | b'.' | b'~')
-            || (b == b'/' && !encode_slash)
-        {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -18,43 +18,82 @@ pub const DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 /// Escapes text for XML content and attributes.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
+    escape_into(&mut out, s);
     out
+}
+
+/// Appends `s` escaped for XML content and attributes.
+pub fn escape_into(out: &mut String, s: &str) {
+    let mut rest = s;
+    while let Some(i) = rest.find(['&', '<', '>', '"', '\'']) {
+        out.push_str(&rest[..i]);
+        out.push_str(match rest.as_bytes()[i] {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            _ => "&apos;",
+        });
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
 }
 
 /// S3's timestamp form: `2024-01-02T03:04:05.123Z`.
 pub fn date(ts: Timestamp) -> String {
-    let iso = ts.iso8601();
-    format!("{}Z", &iso[..23])
+    let mut out = String::with_capacity(24);
+    date_into(&mut out, ts);
+    out
 }
 
-/// Appends `<name>text</name>` with the text escaped.
-pub fn elem(out: &mut String, name: &str, text: &str) {
+/// Appends `ts` in S3's timestamp form.
+pub fn date_into(out: &mut String, ts: Timestamp) {
+    let start = out.len();
+    ts.write_iso8601(out);
+    // `2024-01-02T03:04:05.123450`: keep the milliseconds.
+    out.truncate(start + 23);
+    out.push('Z');
+}
+
+/// Appends `<name>`.
+pub fn open(out: &mut String, name: &str) {
     out.push('<');
     out.push_str(name);
     out.push('>');
-    out.push_str(&escape(text));
+}
+
+/// Appends `</name>`.
+pub fn close(out: &mut String, name: &str) {
     out.push_str("</");
     out.push_str(name);
     out.push('>');
 }
 
+/// Appends `<name>text</name>` with the text escaped.
+pub fn elem(out: &mut String, name: &str, text: &str) {
+    open(out, name);
+    escape_into(out, text);
+    close(out, name);
+}
+
+/// A document to render into: the declaration, then the caller's
+/// elements; `capacity` is a guess of its length.
+pub fn document(capacity: usize) -> String {
+    let mut out = String::with_capacity(DECL.len() + capacity);
+    out.push_str(DECL);
+    out
+}
+
 /// A 200 answer with an XML document (the declaration is prepended).
 pub fn ok(body: &str) -> Resp {
-    response::with_body(
-        http::StatusCode::OK,
-        "application/xml",
-        format!("{DECL}{body}"),
-    )
+    let mut doc = document(body.len());
+    doc.push_str(body);
+    ok_document(doc)
+}
+
+/// A 200 answer with a document begun by `document`.
+pub fn ok_document(doc: String) -> Resp {
+    response::with_body(http::StatusCode::OK, "application/xml", doc)
 }
 
 /// The `<Owner>` of everything in an account.
