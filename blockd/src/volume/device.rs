@@ -262,7 +262,7 @@ impl VolumeDevice {
                 Source::Bytes(b) => here.copy_from_slice(&b),
                 Source::Zero => here.fill(0),
                 Source::Segment(l) => {
-                    if !self.segments.cache.copy_out(l.segment, l.offset, here) {
+                    if !self.segments.try_copy(l.segment, l.offset, here) {
                         missing.push((l, here));
                     }
                 }
@@ -415,8 +415,7 @@ impl VolumeDevice {
                 self.store.abandon_segment(id);
                 return Err(e);
             }
-            // What was just written is the likeliest to be read next.
-            self.segments.cache.insert_segment(id, &data);
+            self.segments.stored(id, &data);
             Some(id)
         };
         let this = self.clone();

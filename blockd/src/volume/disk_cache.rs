@@ -5,7 +5,9 @@
 //! goes stale; the file is emptied at every start. Reads `pread` under the
 //! index's read lock, and a slot is refilled only after its entry left the
 //! index under the write lock, so no read ever sees a slot being rewritten.
-//! Calls block (file I/O): the read path runs on blocking threads.
+//! Calls block (file I/O) and run on blocking threads, except
+//! `read_nowait`, which reads only what the page cache holds (RWF_NOWAIT)
+//! and so may run inline.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -80,6 +82,26 @@ impl DiskCache {
             self.touch((segment, chunk));
         }
         Some(n)
+    }
+
+    /// As `read`, without waiting for the disk: only what the page cache
+    /// holds of the chunk (`None` otherwise, or if not cached).
+    pub fn read_nowait(
+        &self,
+        segment: u64,
+        chunk: u64,
+        within: u64,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let index = self.index.try_read().ok()?;
+        let &(slot, len, _) = index.chunks.get(&(segment, chunk))?;
+        let n = (len.saturating_sub(within) as usize).min(buf.len());
+        let mut bufs = [std::io::IoSliceMut::new(&mut buf[..n])];
+        let flags = rustix::io::ReadWriteFlags::NOWAIT;
+        match rustix::io::preadv2(&self.file, &mut bufs, slot * CHUNK + within, flags) {
+            Ok(got) if got == n => Some(n),
+            _ => None,
+        }
     }
 
     fn touch(&self, key: Key) {

@@ -299,6 +299,48 @@ impl Segments {
         self
     }
 
+    /// Copies bytes of `segment` from `offset` into `buf` without waiting:
+    /// from memory, or from disk chunks the page cache holds; false if
+    /// any byte needs a wait.
+    pub fn try_copy(&self, segment: u64, offset: u64, buf: &mut [u8]) -> bool {
+        if self.cache.copy_out(segment, offset, buf) {
+            return true;
+        }
+        let Some(disk) = &self.disk else {
+            return false;
+        };
+        let mut done = 0usize;
+        while done < buf.len() {
+            let at = offset + done as u64;
+            let chunk = at / CHUNK;
+            let within = at - chunk * CHUNK;
+            let want = (buf.len() - done).min((CHUNK - within) as usize);
+            match disk.read_nowait(segment, chunk, within, &mut buf[done..done + want]) {
+                Some(n) if n == want => done += n,
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// Keeps a segment just stored in both tiers (what was just written
+    /// is the likeliest to be read next); the disk write runs in the
+    /// background.
+    pub fn stored(&self, segment: u64, data: &Bytes) {
+        self.cache.insert_segment(segment, data);
+        let Some(disk) = &self.disk else { return };
+        let (disk, data) = (disk.clone(), data.clone());
+        tokio::task::spawn_blocking(move || {
+            for (chunk, start) in (0..data.len()).step_by(CHUNK as usize).enumerate() {
+                let end = (start + CHUNK as usize).min(data.len());
+                if let Err(e) = disk.insert(segment, chunk as u64, &data.slice(start..end)) {
+                    tracing::debug!(segment, "cannot cache a new segment on disk: {e:#}");
+                    return;
+                }
+            }
+        });
+    }
+
     /// Forgets every cached piece and chunk of `segment` (it was deleted).
     pub fn forget(&self, segment: u64) {
         self.cache.forget(segment);
