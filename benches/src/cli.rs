@@ -214,6 +214,9 @@ pub struct S3Args {
     /// sending UNSIGNED-PAYLOAD
     #[arg(long)]
     pub signed_payload: bool,
+    /// Run the S3 phase before the Swift one
+    #[arg(long)]
+    pub s3_first: bool,
 }
 
 impl S3Args {

@@ -151,22 +151,40 @@ async fn s3(args: S3Args) -> ExitCode {
     };
     let creds = args.object.credentials();
     let mut report = Report::echoing();
-    let swift = match authenticate(&creds.auth_url, &creds.user, &creds.key, cfg.timeout).await {
-        Ok(session) => run_session(session, &cfg, &mut report, "swift").await,
-        Err(err) => Err(err),
+    // The phase that runs second finds the first one's deletes still
+    // settling: `--s3-first` swaps the order to show what that costs.
+    let order = if args.s3_first {
+        ["s3", "swift"]
+    } else {
+        ["swift", "s3"]
     };
-    let result = match (swift, Session::s3(&args.endpoint, args.signer())) {
-        (Err(err), _) | (Ok(_), Err(err)) => Err(err),
-        (Ok(first), Ok(session)) => {
-            run_session(session, &cfg, &mut report, "s3")
-                .await
-                .map(|second| Outcome {
-                    errors: first.errors + second.errors,
-                    error_samples: [first.error_samples, second.error_samples].concat(),
-                    cleanup_errors: first.cleanup_errors + second.cleanup_errors,
-                })
+    let mut result: anyhow::Result<Outcome> = Ok(Outcome {
+        errors: 0,
+        error_samples: Vec::new(),
+        cleanup_errors: 0,
+    });
+    for label in order {
+        let session = if label == "s3" {
+            Session::s3(&args.endpoint, args.signer())
+        } else {
+            authenticate(&creds.auth_url, &creds.user, &creds.key, cfg.timeout).await
+        };
+        let phase = match session {
+            Ok(session) => run_session(session, &cfg, &mut report, label).await,
+            Err(err) => Err(err),
+        };
+        result = match (result, phase) {
+            (Err(err), _) | (Ok(_), Err(err)) => Err(err),
+            (Ok(a), Ok(b)) => Ok(Outcome {
+                errors: a.errors + b.errors,
+                error_samples: [a.error_samples, b.error_samples].concat(),
+                cleanup_errors: a.cleanup_errors + b.cleanup_errors,
+            }),
+        };
+        if result.is_err() {
+            break;
         }
-    };
+    }
     println!("{}", report.json_line());
     finish(result)
 }
