@@ -34,7 +34,7 @@ use crate::device::{BlockDevice, Extent};
 use crate::store::Store;
 
 /// Journal bytes that make a pack worth doing now.
-pub const PACK_BYTES: u64 = 4 << 20;
+pub const PACK_BYTES: u64 = 16 << 20;
 /// Journal bytes at which writers wait for the packer.
 const WRITE_LIMIT: u64 = 64 << 20;
 /// Zeros written as data by a zeroing that must not leave a hole.
