@@ -252,6 +252,19 @@ async fn container_policy_is_fixed_once_set() {
     assert_eq!(&s.get("/p/x").await.body[..], &body[..]);
 }
 
+/// An erasure-coded cluster holding `/ec/obj` (`body`) in six archives.
+async fn one_ec_object(body: Vec<u8>) -> MultiHost {
+    let mh = MultiHost::start_ec(3, 2).await;
+    let s = mh.swift();
+    let r = s
+        .request("PUT", "/ec", &[("x-storage-policy", EC_POLICY)], Vec::new())
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(s.put("/ec/obj", body).await.status, StatusCode::CREATED);
+    settle(&mh, 1).await;
+    mh
+}
+
 /// Copies a directory tree.
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -272,18 +285,8 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
 /// archives and rebuilds the older version in their place.
 #[tokio::test(flavor = "multi_thread")]
 async fn archives_of_a_failed_write_are_reaped() {
-    let mut mh = MultiHost::start_ec(3, 2).await;
-    let s = mh.swift();
-    let r = s
-        .request("PUT", "/ec", &[("x-storage-policy", EC_POLICY)], Vec::new())
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED);
     let v1 = random_bytes(3 * EC_SEGMENT + 17);
-    assert_eq!(
-        s.put("/ec/obj", v1.clone()).await.status,
-        StatusCode::CREATED
-    );
-    settle(&mh, 1).await;
+    let mut mh = one_ec_object(v1.clone()).await;
     let policy_dir = |mh: &MultiHost, h: usize, d: usize| {
         mh.hosts[h]
             .devices_dir
@@ -347,4 +350,69 @@ async fn archives_of_a_failed_write_are_reaped() {
     );
     let got = mh.swift().get("/ec/obj").await;
     assert!(got.status == StatusCode::OK && got.body[..] == v1[..]);
+}
+
+/// The stored headers of `/ec/obj` on each device of host `h` (stopped).
+async fn stored_headers(mh: &MultiHost, h: usize) -> Vec<Vec<(String, String)>> {
+    let ring = objectd::ring::Ring::load(objectd::policy::ring_path(&mh.ring_path, 1))
+        .expect("load the EC ring");
+    let account = format!("AUTH_{}", cairn_tests::multihost::ADMIN.0);
+    let hash = ring.hash_path(&account, Some("ec"), Some("obj"));
+    let part = ring.partition_for_hash(&hash);
+    let mut out = Vec::new();
+    for (i, d) in mh.hosts[h].devices.iter().enumerate() {
+        let root = mh.hosts[h].devices_dir.join(d).join("policy-1");
+        let store = objectd::store::DeviceStore::open_for_policy(i as u32, 1, &root)
+            .expect("open the EC store");
+        let found = store.get_object(part, hash).await.expect("read the record");
+        out.push(found.map(|f| f.meta.headers).unwrap_or_default());
+    }
+    out
+}
+
+/// A POST that one host missed reaches that host's archives through the
+/// reconstructor.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missed_post_is_repaired() {
+    let mut mh = one_ec_object(random_bytes(3 * EC_SEGMENT + 17)).await;
+    mh.stop(2).await;
+    let meta = ("x-object-meta-color".to_string(), "blue".to_string());
+    // Four of six archives take it: short of the quorum, but applied.
+    mh.swift()
+        .request(
+            "POST",
+            "/ec/obj",
+            &[("x-object-meta-color", "blue")],
+            Vec::new(),
+        )
+        .await;
+    assert!(
+        stored_headers(&mh, 2)
+            .await
+            .iter()
+            .all(|h| !h.contains(&meta)),
+        "the stopped host cannot have the POST"
+    );
+    let mut repaired = false;
+    for _ in 0..10 {
+        mh.start_host(2).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        mh.stop(2).await;
+        if stored_headers(&mh, 2)
+            .await
+            .iter()
+            .all(|h| h.contains(&meta))
+        {
+            repaired = true;
+            break;
+        }
+    }
+    assert!(
+        repaired,
+        "host 2's archives never got the POST:\n{}",
+        mh.host_log(0)
+    );
+    mh.start_host(2).await;
+    let got = mh.swift().head("/ec/obj").await;
+    assert_eq!(got.header("x-object-meta-color"), Some("blue"));
 }

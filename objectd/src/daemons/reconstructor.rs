@@ -6,6 +6,8 @@
 //!   from `k` others, segment by segment, by exactly one peer (the first
 //!   slot after it, cyclically, that holds the version);
 //! - tombstones are copied as they are (they are the same everywhere);
+//! - a primary holding the version with older metadata (it missed a POST)
+//!   gets the newer metadata applied to its own archive;
 //! - a store holding a partition it is not a primary for (a handoff) sends
 //!   each archive to the primary of its fragment index, then drops it;
 //! - an archive of a version that fewer than `k` primaries hold, and none
@@ -33,6 +35,7 @@ use crate::proxy::Cluster;
 use crate::store::device::StoredObject;
 use crate::store::record::{self, ObjectMeta, Placement as Where};
 use crate::store::scan::{Summary, Version};
+use crate::store::writer::ObjectPost;
 use crate::store::{DeviceStore, StoreError};
 
 /// Versions younger than this are left alone: their archives may still be
@@ -144,7 +147,26 @@ pub async fn reconstruct_partition(
             continue;
         }
         for (slot, node) in primaries.iter().enumerate() {
-            if Some(slot) == my_slot || holds(summaries[slot].as_ref(), key, version) {
+            if Some(slot) == my_slot {
+                continue;
+            }
+            if my_slot.is_some()
+                && meta.fragment.is_some()
+                && older_metadata(summaries[slot].as_ref(), key, version)
+            {
+                if let Some(target) = node {
+                    match push_metadata(target, part, hash, &meta).await {
+                        Ok(()) => report.pushed += 1,
+                        Err(e) => {
+                            warn!(to = target.id(), part, "cannot push object metadata: {e}");
+                            report.errors += 1;
+                            all_done = false;
+                        }
+                    }
+                }
+                continue;
+            }
+            if holds(summaries[slot].as_ref(), key, version) {
                 continue;
             }
             let Some(target) = node else {
@@ -215,6 +237,34 @@ pub async fn reconstruct_partition(
                 report.errors += 1;
             }
         }
+    }
+}
+
+/// Whether a summary holds this very data version with older metadata
+/// (it missed a POST).
+fn older_metadata(summary: Option<&Summary>, key: &[u8], mine: &Version) -> bool {
+    summary
+        .and_then(|s| s.get(key))
+        .is_some_and(|t| t[0] == mine[0] && t[1] < mine[1] && t[2] == 0 && mine[2] == 0)
+}
+
+/// Applies this archive's metadata (a POST at its time) to a peer's archive
+/// of the same version; a peer that has it already answers a conflict.
+async fn push_metadata(
+    target: &Node,
+    part: u32,
+    hash: [u8; 16],
+    meta: &ObjectMeta,
+) -> Result<(), StoreError> {
+    let post = ObjectPost {
+        ts: meta.meta_ts,
+        content_type: Some(meta.content_type.clone()),
+        headers: meta.headers.clone(),
+        delete_at: meta.delete_at,
+    };
+    match target.post_object(part, hash, post).await {
+        Ok(_) | Err(StoreError::Conflict) => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
