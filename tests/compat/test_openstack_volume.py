@@ -284,21 +284,29 @@ def cinder_project_name(cairn):
     return cairn.openrc["OS_PROJECT_NAME"]
 
 
-def test_flushed_writes_survive_kill_9(cairn_factory, tmp_path):
+def packed_volume(cairn_factory, tmp_path, name, size, seed):
+    """A server of its own with one attached volume whose first `size`
+    random bytes were written and packed into segment objects: (server,
+    client, volume, attachment, nbd URI, the bytes)."""
     server = cairn_factory()
     server.start()
     c = Cinder(server.openrc)
     segs = blockd_segments(server)
-    vol = c.create(size=1, name="durable")
+    vol = c.create(size=1, name=name)
     att, uri = c.attach(vol)
-    # Twelve MiB that get packed into segment objects...
-    big = tmp_path / "big.raw"
-    big_data = random_file(big, 12 * MIB, seed=7)
-    run(tool("qemu-img"), "convert", "-n", "-f", "raw", "-O", "raw", str(big), uri)
+    path = tmp_path / f"{name}.raw"
+    data = random_file(path, size, seed=seed)
+    run(tool("qemu-img"), "convert", "-n", "-f", "raw", "-O", "raw", str(path), uri)
     deadline = time.monotonic() + 30
-    while segment_bytes(segs) < 12 * MIB:
+    while segment_bytes(segs) < size:
         assert time.monotonic() < deadline, "journal never packed into segments"
         time.sleep(0.2)
+    return server, c, vol, att, uri, data
+
+
+def test_flushed_writes_survive_kill_9(cairn_factory, tmp_path):
+    # Twelve MiB that get packed into segment objects...
+    server, c, vol, att, uri, big_data = packed_volume(cairn_factory, tmp_path, "durable", 12 * MIB, 7)
     # ...then a flushed write that is only in the journal when the process dies.
     small = tmp_path / "small.raw"
     small_data = random_file(small, 64 * 1024, seed=8)
@@ -329,19 +337,7 @@ def test_flushed_writes_survive_kill_9(cairn_factory, tmp_path):
 
 
 def test_volume_survives_losing_an_object_device(cairn_factory, tmp_path):
-    server = cairn_factory()
-    server.start()
-    c = Cinder(server.openrc)
-    segs = blockd_segments(server)
-    vol = c.create(size=1, name="replicated")
-    att, uri = c.attach(vol)
-    data_file = tmp_path / "data.raw"
-    data = random_file(data_file, 8 * MIB, seed=11)
-    run(tool("qemu-img"), "convert", "-n", "-f", "raw", "-O", "raw", str(data_file), uri)
-    deadline = time.monotonic() + 30
-    while segment_bytes(segs) < 8 * MIB:
-        assert time.monotonic() < deadline, "journal never packed into segments"
-        time.sleep(0.2)
+    server, c, vol, att, uri, data = packed_volume(cairn_factory, tmp_path, "replicated", 8 * MIB, 11)
     server.stop()
     # One whole device of the object store is lost (the read cache goes
     # with the restart): every segment must still read from the others.
