@@ -137,14 +137,15 @@ impl BlockService {
     ) -> anyhow::Result<VolumeRecord> {
         self.images()?;
         let v = self.make_volume(v, Source::Empty, "downloading").await?;
-        let (this, id, image_id, token) = (
+        let (this, id, image_id, size, token) = (
             self.clone(),
             v.id.clone(),
             image.id.clone(),
+            image.size,
             token.to_string(),
         );
         tokio::spawn(async move {
-            let done = this.convert(&id, &image_id, &token, format).await;
+            let done = this.convert(&id, &image_id, size, &token, format).await;
             if let Err(e) = &done {
                 tracing::warn!(volume = %id, image = %image_id, "image conversion failed: {e:#}");
             }
@@ -172,12 +173,13 @@ impl BlockService {
         &self,
         id: &str,
         image_id: &str,
+        size: Option<u64>,
         token: &str,
         format: &str,
     ) -> anyhow::Result<()> {
         let scratch = self.scratch.join(format!("{id}.{format}"));
         let converted = self
-            .convert_from(id, image_id, token, format, &scratch)
+            .convert_from(id, image_id, size, token, format, &scratch)
             .await;
         let _ = tokio::fs::remove_file(&scratch).await;
         converted
@@ -187,11 +189,16 @@ impl BlockService {
         &self,
         id: &str,
         image_id: &str,
+        size: Option<u64>,
         token: &str,
         format: &str,
         scratch: &std::path::Path,
     ) -> anyhow::Result<()> {
-        self.images()?.download(token, image_id, scratch).await?;
+        let got = self.images()?.download(token, image_id, scratch).await?;
+        anyhow::ensure!(
+            Some(got) == size,
+            "the image download gave {got} bytes, not {size:?}"
+        );
         let device = self.device(id)?;
         let needed = checked_virtual_size(format, scratch).await?;
         anyhow::ensure!(
