@@ -136,13 +136,15 @@ impl SwiftClient {
     }
 
     /// Sends a request with a body made by `body` (once more after a
-    /// refused token), answering the response head.
+    /// refused token), answering the response head; waits at most `limit`
+    /// for it (a streamed upload is paced by its source instead).
     async fn send(
         &self,
         method: &Method,
         path: &str,
         headers: &[(&str, String)],
         body: impl Fn() -> Body,
+        limit: Option<Duration>,
     ) -> anyhow::Result<http::Response<Incoming>> {
         let mut fresh = false;
         loop {
@@ -158,9 +160,13 @@ impl SwiftClient {
             for (name, value) in headers {
                 req = req.header(*name, value);
             }
-            let resp = tokio::time::timeout(TIMEOUT, self.client.request(req.body(body())?))
-                .await
-                .with_context(|| format!("object store {method} {path} timed out"))??;
+            let sent = self.client.request(req.body(body())?);
+            let resp = match limit {
+                Some(limit) => tokio::time::timeout(limit, sent)
+                    .await
+                    .with_context(|| format!("object store {method} {path} timed out"))??,
+                None => sent.await?,
+            };
             if resp.status() == StatusCode::UNAUTHORIZED && !fresh {
                 fresh = true;
                 continue;
@@ -180,7 +186,13 @@ impl SwiftClient {
     ) -> anyhow::Result<Answer> {
         let answer = async {
             let resp = self
-                .send(&method, path, headers, || whole(body.clone()))
+                .send(
+                    &method,
+                    path,
+                    headers,
+                    || whole(body.clone()),
+                    Some(TIMEOUT),
+                )
                 .await?;
             let status = resp.status();
             let body = resp.into_body().collect().await?.to_bytes();
@@ -213,8 +225,14 @@ impl SwiftClient {
                         StreamBody::new(stream.map(|r| r.map(http_body::Frame::data)))
                             .boxed_unsync()
                     }
-                    None => whole(Bytes::new()),
+                    // Sent already (the token was refused meanwhile): a
+                    // body that fails, so nothing partial is stored.
+                    None => StreamBody::new(futures::stream::once(async {
+                        Err(io::Error::other("the upload's body was already sent"))
+                    }))
+                    .boxed_unsync(),
                 },
+                None,
             )
             .await?;
         anyhow::ensure!(
@@ -242,6 +260,7 @@ impl SwiftClient {
                 &format!("/{container}/{name}"),
                 &headers,
                 || whole(Bytes::new()),
+                Some(TIMEOUT),
             )
             .await?;
         anyhow::ensure!(

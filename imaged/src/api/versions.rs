@@ -58,7 +58,7 @@ fn image_schema() -> Value {
             "size": {"type": ["null", "integer"], "readOnly": true},
             "virtual_size": {"type": ["null", "integer"], "readOnly": true},
             "container_format": {"type": ["null", "string"], "enum": [null, "ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"]},
-            "disk_format": {"type": ["null", "string"], "enum": [null, "ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"]},
+            "disk_format": {"type": ["null", "string"], "enum": [null, "ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso"]},
             "created_at": {"type": "string", "readOnly": true},
             "updated_at": {"type": "string", "readOnly": true},
             "tags": {"type": "array", "items": {"type": "string", "maxLength": 255}},

@@ -13,7 +13,10 @@
 //! - an archive of a version that fewer than `k` primaries hold, and none
 //!   holds anything newer of, is the remains of a failed write: no read can
 //!   use it and nothing can rebuild it. Once older than the reclaim age it
-//!   is removed, so the version before it gets rebuilt in its place.
+//!   is removed by the primaries holding it (never by a handoff, and only
+//!   once this process has run the same ring for the reclaim age, so
+//!   archives a ring change moved are home), and the version before it
+//!   gets rebuilt in its place.
 //!
 //! Missing archives include quarantined ones: the auditor and the proxy's
 //! reads quarantine corrupt archives, and this rebuilds them.
@@ -107,7 +110,13 @@ pub async fn reconstruct_partition(
         all_done &= summary.is_some();
         summaries.push(summary);
     }
-    let everyone_answered = summaries.iter().all(Option::is_some);
+    // Reaping needs every primary's view, from a primary, under a ring
+    // this process has run for the whole reclaim age: archives that a ring
+    // change left on handoffs are home long before then, so a version few
+    // primaries hold is then truly a failed write, not one in transit.
+    let may_reap = my_slot.is_some()
+        && summaries.iter().all(Option::is_some)
+        && cluster.ring_age(dev.policy) >= settings.reclaim_age;
     for (key, version) in &mine {
         if shutdown.is_cancelled() {
             return;
@@ -126,7 +135,7 @@ pub async fn reconstruct_partition(
         let Some((meta, _)) = record::decode_object(&raw) else {
             continue;
         };
-        if everyone_answered && stranded(&summaries, key, version, &meta, settings) {
+        if may_reap && stranded(&summaries, key, version, &meta, settings) {
             let only = std::iter::once((key.clone(), *version)).collect();
             match dev.purge_records(part, only).await {
                 Ok(_) => {

@@ -59,6 +59,8 @@ pub enum ProxyError {
 pub struct Cluster {
     policies: Arc<Policies>,
     rings: RwLock<HashMap<u32, Arc<Ring>>>,
+    /// When this process installed each policy's current ring.
+    ring_since: RwLock<HashMap<u32, std::time::Instant>>,
     /// Devices by (policy, ring id).
     nodes: RwLock<HashMap<(u32, u32), Node>>,
     http: HttpClient,
@@ -77,6 +79,7 @@ impl Cluster {
         Cluster {
             policies,
             rings: RwLock::new(HashMap::new()),
+            ring_since: RwLock::new(HashMap::new()),
             nodes: RwLock::new(HashMap::new()),
             http: node::client::http_client(),
             hosts: RwLock::new(HashMap::new()),
@@ -140,6 +143,20 @@ impl Cluster {
             .write()
             .expect("ring lock never poisoned")
             .insert(policy, Arc::new(ring));
+        self.ring_since
+            .write()
+            .expect("ring lock never poisoned")
+            .insert(policy, std::time::Instant::now());
+    }
+
+    /// How long this process has run `policy`'s current ring.
+    pub fn ring_age(&self, policy: u32) -> std::time::Duration {
+        self.ring_since
+            .read()
+            .expect("ring lock never poisoned")
+            .get(&policy)
+            .map(std::time::Instant::elapsed)
+            .unwrap_or_default()
     }
 
     /// A policy-0 device by ring id.
