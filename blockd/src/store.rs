@@ -92,7 +92,9 @@ impl Store {
     }
 
     pub fn delete(&self, key: &str) -> anyhow::Result<()> {
-        self.db.delete(key.as_bytes())?;
+        let mut opts = rocksdb::WriteOptions::default();
+        opts.set_sync(true);
+        self.db.delete_opt(key.as_bytes(), &opts)?;
         Ok(())
     }
 
@@ -118,6 +120,12 @@ impl Store {
         let id = self.next_segment.fetch_add(1, Ordering::SeqCst);
         self.in_flight.lock().expect("in-flight lock").insert(id);
         id
+    }
+
+    /// Makes sure no later allocation hands out an id below `next` (ids
+    /// of objects already stored, whose pack never committed).
+    pub fn reserve_below(&self, next: u64) {
+        self.next_segment.fetch_max(next, Ordering::SeqCst);
     }
 
     /// Gives up an allocated segment (its write failed).

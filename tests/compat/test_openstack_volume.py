@@ -123,6 +123,17 @@ def test_discovery_and_types_without_a_token(cairn, cinder):
     assert q["volumes"] == 10 and q["gigabytes"] == 1000
 
 
+def test_sizes_beyond_reason_are_refused(cinder):
+    for size in (2**64 - 1, 2**63, 0, -1, "many"):
+        r = cinder.call("POST", "/volumes", {"volume": {"size": size}})
+        assert r.status_code == 400 and "badRequest" in r.json(), (size, r.text)
+    vol = cinder.create(size=1)
+    r = cinder.call("POST", f"/volumes/{vol}/action", {"os-extend": {"new_size": 2**64 - 1}})
+    assert r.status_code == 400, r.text
+    assert cinder.call("GET", f"/volumes/{vol}", expect=200).json()["volume"]["size"] == 1
+    cinder.call("DELETE", f"/volumes/{vol}", expect=202)
+
+
 def test_volume_lifecycle_with_the_cli(openstack, unique):
     name = unique("v")
     v = openstack("volume", "create", "--size", "1", name)

@@ -146,6 +146,9 @@ def test_images_out_of_reach_are_refused(cairn, cinder, openstack, tmp_path, uni
     assert r.status_code == 400, r.text
     assert "unable to access" in r.text
     assert other.call("GET", "/volumes/detail", expect=200).json()["volumes"] == []
+    for bad in ("", "/", "a b", "../v2/images", "x" * 4000):
+        r = cinder.call("POST", "/volumes", {"volume": {"size": 1, "imageRef": bad}})
+        assert r.status_code == 400 and "Invalid image identifier" in r.text, (bad, r.text)
 
     # Queued (no data yet): not a source.
     base = image_url(openstack).rstrip("/") + "/v2/images"

@@ -54,7 +54,11 @@ pub fn quota_defaults(project: &str) -> Reply {
 async fn usage(service: &BlockService, project: &str) -> anyhow::Result<(u64, u64, u64)> {
     let vols = service.volumes(Some(project)).await?;
     let snaps = service.snapshots(Some(project)).await?;
-    let gb = vols.iter().map(|v| v.size).sum::<u64>() + snaps.iter().map(|s| s.size).sum::<u64>();
+    let gb = vols
+        .iter()
+        .map(|v| v.size)
+        .chain(snaps.iter().map(|s| s.size))
+        .fold(0u64, u64::saturating_add);
     Ok((vols.len() as u64, gb, snaps.len() as u64))
 }
 
@@ -113,7 +117,7 @@ pub async fn check_volume_quota(
     new_volume: bool,
 ) -> Result<(), ApiError> {
     let (v, g, _) = usage(service, project).await?;
-    if g + more > GIGABYTES {
+    if g.saturating_add(more) > GIGABYTES {
         return Err(ApiError::OverLimit(format!(
             "VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. Requested {more}G, quota is {GIGABYTES}G and {g}G has been consumed."
         )));

@@ -51,24 +51,25 @@ fn metadata(
     }
 }
 
-/// A positive size in GiB (a number or a numeric string).
+/// Largest volume, in GiB (1 PiB; sizes in bytes stay far from overflow).
+pub const MAX_SIZE_GIB: u64 = 1 << 20;
+
+/// A positive size in GiB (a number or a numeric string) up to `MAX_SIZE_GIB`.
 pub fn size_of(v: Option<&Value>, field: &str) -> Result<Option<u64>, ApiError> {
     let bad = || {
         ApiError::BadRequest(format!(
-            "Invalid input for field/attribute {field}. Value must be a positive integer."
+            "Invalid input for field/attribute {field}. Value must be a positive integer of at most {MAX_SIZE_GIB}."
         ))
     };
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_u64().filter(|n| *n > 0).map(Some).ok_or_else(bad),
-        Some(Value::String(s)) => s
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .map(Some)
-            .ok_or_else(bad),
-        Some(_) => Err(bad()),
-    }
+    let n = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.parse::<u64>().ok(),
+        Some(_) => None,
+    };
+    n.filter(|n| (1..=MAX_SIZE_GIB).contains(n))
+        .map(Some)
+        .ok_or_else(bad)
 }
 
 pub async fn list(service: &BlockService, caller: &Caller, call: &Call, detail: bool) -> ApiResult {
@@ -107,13 +108,21 @@ fn image_ref(m: &serde_json::Map<String, Value>) -> Result<Option<String>, ApiEr
         Some(r) => Some(r),
         None => text(m, "image_id")?,
     };
-    Ok(r.map(|r| {
-        r.trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_string()
-    }))
+    let Some(r) = r else { return Ok(None) };
+    let id = r
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    // Image ids are UUIDs: anything else never reaches the image service.
+    let uuid =
+        id.len() <= 36 && !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    if !uuid {
+        return Err(ApiError::BadRequest(
+            "Invalid image identifier or unable to access requested image.".into(),
+        ));
+    }
+    Ok(Some(id.to_string()))
 }
 
 /// Looks up and checks the image a volume is made from.

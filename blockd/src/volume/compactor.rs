@@ -11,7 +11,8 @@
 //! and no pack has in flight (a pack that failed, or a stop, between
 //! storing a segment and committing it). The listing is taken before the
 //! in-flight set and the records are read, so a segment being committed is
-//! never taken for one.
+//! never taken for one, and the allocator is first moved past every listed
+//! id, so an orphan's id is never handed out again.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -108,6 +109,11 @@ pub async fn survey(
     segments: &Segments,
 ) -> anyhow::Result<Findings> {
     let listed = segments.store.list_own().await?;
+    // An id a crash left stored but unrecorded must never be handed out
+    // again, or the object deleted below as an orphan could be a new pack.
+    if let Some(max) = listed.iter().map(|(id, _)| *id).max() {
+        store.reserve_below(max + 1);
+    }
     let in_flight = store.in_flight();
     let s = store.clone();
     let (recorded, entries) = tokio::task::spawn_blocking(move || s.segment_entries()).await??;

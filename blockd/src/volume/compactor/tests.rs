@@ -186,6 +186,10 @@ async fn a_pass_rewrites_sparse_segments_and_deletes_orphans() {
 
     assert_eq!(svc.compact().await.unwrap(), (1, 1));
     assert!(!mem.objects.lock().unwrap().contains_key(&9_999));
+    assert!(
+        svc.store.allocate_segment() > 9_999,
+        "an orphan's id is never handed out again"
+    );
     for map in ["v", "s"] {
         assert!(
             !segments_named(&svc.store, map).contains(&first[0]),
