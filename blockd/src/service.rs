@@ -377,7 +377,9 @@ impl BlockService {
         }
         v.attachments.retain(|x| x.id != a.id);
         v.attachments.push(a.clone());
-        v.status = if v.in_use() { "in-use" } else { "available" }.into();
+        if v.status == "available" || v.status == "in-use" {
+            v.status = if v.in_use() { "in-use" } else { "available" }.into();
+        }
         v.updated_at = Some(crate::records::now_text());
         self.put_volume(&v).await?;
         Ok(a)
@@ -407,7 +409,9 @@ impl BlockService {
                 self.exports.remove(&name);
             }
         }
-        v.status = if v.in_use() { "in-use" } else { "available" }.into();
+        if v.status == "available" || v.status == "in-use" {
+            v.status = if v.in_use() { "in-use" } else { "available" }.into();
+        }
         v.updated_at = Some(crate::records::now_text());
         self.put_volume(&v).await?;
         Ok(v)

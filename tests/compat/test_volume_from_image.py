@@ -167,3 +167,26 @@ def test_images_out_of_reach_are_refused(cairn, cinder, openstack, tmp_path, uni
     vol = r.json()["volume"]["id"]
     wait_status(cinder, vol, "available", timeout=30)
     cinder.call("DELETE", f"/volumes/{vol}", expect=202)
+
+
+def test_a_volume_being_converted_cannot_be_attached_or_deleted(cinder, openstack, tmp_path, unique):
+    disk = tmp_path / "big.raw"
+    disk.write_bytes(os.urandom(192 * MIB))
+    run(tool("qemu-img"), "convert", "-f", "raw", "-O", "qcow2", str(disk), str(tmp_path / "big.qcow2"))
+    image = openstack("image", "create", "--disk-format", "qcow2", "--container-format", "bare",
+                      "--file", str(tmp_path / "big.qcow2"), unique("big"))
+    vol = cinder.create(size=1, imageRef=image["id"])
+    assert cinder.call("GET", f"/volumes/{vol}", expect=200).json()["volume"]["status"] == "downloading"
+    r = cinder.call("POST", "/attachments", {"attachment": {
+        "volume_uuid": vol, "mode": "rw", "connector": {"host": "early"}}})
+    assert r.status_code == 400 and "downloading" in r.text, r.text
+    r = cinder.call("POST", f"/volumes/{vol}/action", {"os-initialize_connection": {"connector": {"host": "h"}}})
+    assert r.status_code == 400, r.text
+    assert cinder.call("DELETE", f"/volumes/{vol}").status_code == 400
+    v = wait_status(cinder, vol, "available")
+    assert v["attachments"] == []
+    att, uri = cinder.attach(vol)
+    assert read_back(uri, tmp_path / "back.raw", 192 * MIB) == disk.read_bytes()
+    cinder.detach(att)
+    cinder.call("DELETE", f"/volumes/{vol}", expect=202)
+    openstack("image", "delete", image["id"], fmt=False)

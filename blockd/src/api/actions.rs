@@ -92,6 +92,7 @@ pub async fn run(service: &BlockService, caller: &Caller, call: &Call, id: &str)
             Ok(Reply::empty(StatusCode::ACCEPTED))
         }
         "os-initialize_connection" => {
+            super::volumes::attachable(&v)?;
             let a = AttachmentRecord {
                 id: new_uuid(),
                 volume_id: v.id.clone(),

@@ -57,6 +57,7 @@ pub async fn create(service: &BlockService, caller: &Caller, call: &Call) -> Api
         )));
     }
     let readonly_volume = v.metadata.get("readonly").and_then(Value::as_str) == Some("True");
+    super::volumes::attachable(&v)?;
     let a = AttachmentRecord {
         id: new_uuid(),
         volume_id: v.id.clone(),

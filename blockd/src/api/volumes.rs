@@ -29,6 +29,17 @@ pub async fn find(
         .ok_or_else(|| ApiError::NotFound(format!("Volume {id} could not be found.")))
 }
 
+/// Refuses to attach a volume that is not ready (being made, or failed).
+pub fn attachable(v: &VolumeRecord) -> Result<(), ApiError> {
+    if v.status == "available" || v.status == "in-use" {
+        return Ok(());
+    }
+    Err(ApiError::BadRequest(format!(
+        "Invalid volume: Volume {} status must be available or in-use, but current status is: {}.",
+        v.id, v.status
+    )))
+}
+
 fn text(m: &serde_json::Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(None),
