@@ -3,11 +3,14 @@
 //! deletion by a clone marker), so it is ready at once whatever the
 //! image's size. Other formats are converted, as Cinder does: the image
 //! is downloaded to a scratch file, checked with `qemu-img info` (no
-//! backing file, data file or extent other than itself), and `qemu-img convert` writes it as raw into
-//! the new volume through a private NBD export; zeros are skipped, so
-//! the volume stays thin.
+//! backing file, data file or extent other than itself; run under
+//! `prlimit` memory and CPU limits), and `qemu-img convert` writes it as
+//! raw into the new volume through a private NBD export; zeros are
+//! skipped, so the volume stays thin. Both are killed if they run too
+//! long.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -214,22 +217,19 @@ impl BlockService {
             addr.ip().to_string()
         };
         let target = format!("nbd://{host}:{}/{name}", addr.port());
-        let out = tokio::process::Command::new("qemu-img")
-            .args([
-                "convert",
-                "-q",
-                "-f",
-                format,
-                "-O",
-                "raw",
-                "-n",
-                "--target-is-zero",
-            ])
-            .arg(scratch)
-            .arg(&target)
-            .output()
-            .await
-            .context("run qemu-img convert");
+        let mut convert = tokio::process::Command::new("qemu-img");
+        convert.args([
+            "convert",
+            "-q",
+            "-f",
+            format,
+            "-O",
+            "raw",
+            "-n",
+            "--target-is-zero",
+        ]);
+        convert.arg(scratch).arg(&target);
+        let out = run_bounded(convert, convert_time(needed), "qemu-img convert").await;
         self.exports.remove(&name);
         let out = out?;
         anyhow::ensure!(
@@ -241,15 +241,41 @@ impl BlockService {
     }
 }
 
+/// Address space `qemu-img info` may use.
+const INFO_MEMORY: u64 = 1 << 30;
+/// CPU time `qemu-img info` may use (and half its wall-clock limit).
+const INFO_TIME: Duration = Duration::from_secs(30);
+
+/// How long converting a disk of `bytes` may take: two minutes, plus a
+/// second for every 16 MiB.
+fn convert_time(bytes: u64) -> Duration {
+    Duration::from_secs(120 + bytes / (16 << 20))
+}
+
+/// Runs `cmd` to completion, killing it if it runs longer than `limit`.
+async fn run_bounded(
+    mut cmd: tokio::process::Command,
+    limit: Duration,
+    what: &str,
+) -> anyhow::Result<std::process::Output> {
+    cmd.kill_on_drop(true);
+    match tokio::time::timeout(limit, cmd.output()).await {
+        Ok(out) => out.with_context(|| format!("run {what}")),
+        Err(_) => anyhow::bail!("{what} took longer than {} s", limit.as_secs()),
+    }
+}
+
 /// The virtual size of the image in `path`, read by `qemu-img info` with
 /// its format fixed, refusing images that name other files.
 async fn checked_virtual_size(format: &str, path: &std::path::Path) -> anyhow::Result<u64> {
-    let out = tokio::process::Command::new("qemu-img")
-        .args(["info", "--output=json", "-f", format])
-        .arg(path)
-        .output()
-        .await
-        .context("run qemu-img info")?;
+    // As Nova and Cinder do: an image crafted to make `qemu-img info`
+    // eat memory or CPU is stopped by the kernel.
+    let mut info = tokio::process::Command::new("prlimit");
+    info.arg(format!("--as={INFO_MEMORY}"))
+        .arg(format!("--cpu={}", INFO_TIME.as_secs()))
+        .args(["--", "qemu-img", "info", "--output=json", "-f", format])
+        .arg(path);
+    let out = run_bounded(info, INFO_TIME * 2, "qemu-img info").await?;
     anyhow::ensure!(
         out.status.success(),
         "qemu-img info refused the image: {}",
@@ -334,5 +360,24 @@ mod tests {
         let e = checked_virtual_size("qcow2", &child).await.unwrap_err();
         assert!(format!("{e:#}").contains("backing file"), "{e:#}");
         assert_eq!(checked_virtual_size("qcow2", &base).await.unwrap(), 1 << 20);
+    }
+
+    #[tokio::test]
+    async fn a_tool_that_runs_too_long_is_killed() {
+        let started = std::time::Instant::now();
+        let mut sleeper = tokio::process::Command::new("sleep");
+        sleeper.arg("30");
+        let e = run_bounded(sleeper, Duration::from_millis(300), "sleep")
+            .await
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("took longer"), "{e:#}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // Under prlimit, a CPU-bound tool is stopped by the kernel.
+        let mut spinner = tokio::process::Command::new("prlimit");
+        spinner.args(["--cpu=1", "--", "sh", "-c", "while :; do :; done"]);
+        let out = run_bounded(spinner, Duration::from_secs(20), "spin")
+            .await
+            .unwrap();
+        assert!(!out.status.success(), "{out:?}");
     }
 }

@@ -43,6 +43,19 @@ const CLEAN_GRACE: Duration = Duration::from_secs(3);
 /// How often segments are surveyed for compaction and orphans.
 const COMPACT_INTERVAL: Duration = Duration::from_secs(120);
 
+/// A change the volume's state does not allow; the API answers it as a
+/// bad request with this message.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
 /// Where a new volume's contents come from.
 pub enum Source {
     Empty,
@@ -370,6 +383,23 @@ impl BlockService {
     ) -> anyhow::Result<AttachmentRecord> {
         let _serial = self.changes.lock().await;
         let mut v = self.volume(volume_id).await?.context("no such volume")?;
+        // Volumes are not multiattach: one attachment at a time, unless
+        // the same server asks again (as when it moves between hosts).
+        let same_server =
+            |x: &AttachmentRecord| x.instance_uuid.is_some() && x.instance_uuid == a.instance_uuid;
+        if !v.attachments.is_empty() && !v.attachments.iter().any(same_server) {
+            let current = if v.status == "available" {
+                "reserved"
+            } else {
+                v.status.as_str()
+            };
+            return Err(Refused(format!(
+                "Invalid volume: Volume {} status must be available or downloading to reserve, \
+                 but the current status is {current}.",
+                v.id
+            ))
+            .into());
+        }
         if connect {
             let name = export_name();
             self.serve(&name, &self.device(volume_id)?, a.read_only, volume_id);

@@ -40,7 +40,10 @@ pub enum ApiError {
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
-        ApiError::Internal(e)
+        match e.downcast::<crate::service::Refused>() {
+            Ok(refused) => ApiError::BadRequest(refused.0),
+            Err(e) => ApiError::Internal(e),
+        }
     }
 }
 

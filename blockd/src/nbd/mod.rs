@@ -5,7 +5,8 @@
 //! extended replies (`reply.rs`), `base:allocation` block status. Every export name is looked up in
 //! `Exports`; `NBD_OPT_LIST` reveals none of them, as export names are
 //! capabilities, and removing a name also ends the connections opened
-//! with it.
+//! with it. `Limits` bound the connections open at once and the time a
+//! client may spend before transmission.
 
 pub mod handshake;
 pub mod proto;
@@ -19,8 +20,10 @@ mod tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
@@ -85,17 +88,53 @@ impl Exports {
     }
 }
 
+/// What one server allows its clients.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Longest a client may take from connecting to transmission (as
+    /// qemu-nbd's `--handshake-limit`).
+    pub handshake: Duration,
+    /// Connections open at once; more wait in the listen backlog.
+    pub connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            handshake: Duration::from_secs(10),
+            connections: 512,
+        }
+    }
+}
+
+/// Accepts NBD connections until `shutdown`, within the default limits.
+pub async fn serve(listener: TcpListener, exports: Arc<Exports>, shutdown: CancellationToken) {
+    serve_with(listener, exports, Limits::default(), shutdown).await
+}
+
 /// Accepts NBD connections until `shutdown`; each runs on its own task,
 /// so a misbehaving client only ever loses its own connection.
-pub async fn serve(listener: TcpListener, exports: Arc<Exports>, shutdown: CancellationToken) {
+pub async fn serve_with(
+    listener: TcpListener,
+    exports: Arc<Exports>,
+    limits: Limits,
+    shutdown: CancellationToken,
+) {
     let tracker = TaskTracker::new();
+    let open = Arc::new(Semaphore::new(limits.connections));
     loop {
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            p = open.clone().acquire_owned() => p.expect("never closed"),
+        };
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
                     warn!("accept failed: {e}");
+                    // Out of descriptors, say: let some connections end.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
             },
@@ -104,19 +143,26 @@ pub async fn serve(listener: TcpListener, exports: Arc<Exports>, shutdown: Cance
         let exports = exports.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
+            let _open = permit;
             let (read, write) = stream.into_split();
             let mut read = tokio::io::BufReader::with_capacity(256 * 1024, read);
             let mut write = tokio::io::BufWriter::new(write);
-            match handshake::negotiate(&mut read, &mut write, &exports).await {
-                Ok(Some(session)) => {
+            let negotiated = tokio::time::timeout(
+                limits.handshake,
+                handshake::negotiate(&mut read, &mut write, &exports),
+            )
+            .await;
+            match negotiated {
+                Ok(Ok(Some(session))) => {
                     debug!(%peer, export = %session.name, framing = ?session.framing, "transmission starts");
                     let write = write.into_inner();
                     if let Err(e) = transmission::run(read, write, session, shutdown).await {
                         debug!(%peer, "connection ended: {e}");
                     }
                 }
-                Ok(None) => debug!(%peer, "client left during the handshake"),
-                Err(e) => debug!(%peer, "handshake failed: {e}"),
+                Ok(Ok(None)) => debug!(%peer, "client left during the handshake"),
+                Ok(Err(e)) => debug!(%peer, "handshake failed: {e}"),
+                Err(_) => debug!(%peer, "handshake took too long"),
             }
         });
     }

@@ -86,3 +86,48 @@ async fn removing_an_export_ends_a_busy_connection() {
     shutdown.cancel();
     server.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_handshakes_are_cut_and_connections_are_bounded() {
+    let exports = Arc::new(Exports::default());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let limits = super::Limits {
+        handshake: Duration::from_millis(800),
+        connections: 2,
+    };
+    let server = tokio::spawn(super::serve_with(
+        listener,
+        exports,
+        limits,
+        shutdown.clone(),
+    ));
+    let greeting = |mut s: TcpStream| async move {
+        let mut hello = [0u8; 18];
+        s.read_exact(&mut hello).await.map(|_| s)
+    };
+    // Two clients take the two places and then say nothing.
+    let first = greeting(TcpStream::connect(addr).await.unwrap())
+        .await
+        .unwrap();
+    let _second = greeting(TcpStream::connect(addr).await.unwrap())
+        .await
+        .unwrap();
+    // A third waits in the backlog: no greeting yet.
+    let third = tokio::spawn(greeting(TcpStream::connect(addr).await.unwrap()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!third.is_finished(), "a third connection is not served yet");
+    // The silent ones are cut off at the limit, which lets the third in.
+    let mut first = first;
+    let mut rest = Vec::new();
+    let cut = tokio::time::timeout(Duration::from_secs(5), first.read_to_end(&mut rest)).await;
+    assert!(matches!(cut, Ok(Ok(0))), "a silent client is disconnected");
+    let third = tokio::time::timeout(Duration::from_secs(5), third).await;
+    assert!(
+        matches!(third, Ok(Ok(Ok(_)))),
+        "the waiting client is greeted"
+    );
+    shutdown.cancel();
+    server.await.unwrap();
+}

@@ -3,7 +3,10 @@
 //! Appends are plain writes; `sync` (fdatasync) makes them durable, which
 //! the device does on FLUSH and FUA. At start, `replay` reads every
 //! generation in order and stops at the first torn or corrupt record
-//! (cutting the file there), so a record is either whole or absent.
+//! (cutting the file there), so a record is either whole or absent. An
+//! append that fails part way cuts the file back to its last whole
+//! record, so the records appended after it are not lost behind a torn
+//! one; if even that fails, the journal refuses every later append.
 //!
 //! Record: magic `u32`, kind `u32`, offset `u64`, length `u64`, checksum
 //! `u64` (the first 8 bytes of BLAKE3 over kind, offset, length and
@@ -53,6 +56,13 @@ pub fn path(dir: &Path, generation: u64) -> PathBuf {
 pub struct JournalFile {
     pub generation: u64,
     file: File,
+    /// Bytes of whole records in the file.
+    len: u64,
+    /// Set when a failed append could not be cut off.
+    broken: bool,
+    /// Test hook: the next append fails after writing this many bytes.
+    #[cfg(test)]
+    fail_after: Option<usize>,
 }
 
 impl JournalFile {
@@ -63,28 +73,66 @@ impl JournalFile {
             .create(true)
             .append(true)
             .open(path(dir, generation))?;
-        Ok(JournalFile { generation, file })
+        let len = file.metadata()?.len();
+        Ok(JournalFile {
+            generation,
+            file,
+            len,
+            broken: false,
+            #[cfg(test)]
+            fail_after: None,
+        })
     }
 
     /// Appends a data record (not yet durable).
     pub fn append_data(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
         let h = header(KIND_DATA, offset, data.len() as u64, data);
+        self.append(&h, data)
+    }
+
+    /// Appends a zeroed-range record (not yet durable).
+    pub fn append_zero(&mut self, offset: u64, len: u64) -> io::Result<()> {
+        self.append(&header(KIND_ZERO, offset, len, &[]), &[])
+    }
+
+    /// Appends one record, or leaves the file as it was.
+    fn append(&mut self, header: &[u8], payload: &[u8]) -> io::Result<()> {
+        if self.broken {
+            return Err(io::Error::other("journal unusable after a failed append"));
+        }
+        match self.write_record(header, payload) {
+            Ok(()) => {
+                self.len += (header.len() + payload.len()) as u64;
+                Ok(())
+            }
+            Err(e) => {
+                if let Err(cut) = self.file.set_len(self.len) {
+                    tracing::error!("cannot cut a failed journal append: {cut}");
+                    self.broken = true;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn write_record(&mut self, header: &[u8], payload: &[u8]) -> io::Result<()> {
+        #[cfg(test)]
+        if let Some(n) = self.fail_after.take() {
+            let whole = [header, payload].concat();
+            self.file.write_all(&whole[..n.min(whole.len())])?;
+            return Err(io::ErrorKind::StorageFull.into());
+        }
         // Header and data in one write where the kernel takes both, with
         // no copy of the data into a record buffer.
         let mut done = 0;
-        while done < HEADER {
-            let bufs = [IoSlice::new(&h[done..]), IoSlice::new(data)];
+        while done < header.len() {
+            let bufs = [IoSlice::new(&header[done..]), IoSlice::new(payload)];
             match self.file.write_vectored(&bufs)? {
                 0 => return Err(io::ErrorKind::WriteZero.into()),
                 n => done += n,
             }
         }
-        self.file.write_all(&data[done - HEADER..])
-    }
-
-    /// Appends a zeroed-range record (not yet durable).
-    pub fn append_zero(&mut self, offset: u64, len: u64) -> io::Result<()> {
-        self.file.write_all(&header(KIND_ZERO, offset, len, &[]))
+        self.file.write_all(&payload[done - header.len()..])
     }
 
     /// A handle that can sync this file without holding the journal.
@@ -208,6 +256,36 @@ mod tests {
             (HEADER * 2 + 5) as u64
         );
         assert_eq!(generations(dir.path()).unwrap(), vec![3]);
+    }
+
+    #[test]
+    fn a_failed_append_loses_nothing_written_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = JournalFile::open(dir.path(), 1).unwrap();
+        j.append_data(0, b"first").unwrap();
+        j.fail_after = Some(HEADER + 2);
+        assert!(j.append_data(8, b"torn").is_err());
+        j.append_zero(16, 4096).unwrap();
+        j.append_data(32, b"last").unwrap();
+        j.sync().unwrap();
+        let records = replay(dir.path(), 1).unwrap();
+        assert_eq!(
+            records,
+            vec![
+                Record::Data {
+                    offset: 0,
+                    data: b"first".to_vec()
+                },
+                Record::Zero {
+                    offset: 16,
+                    len: 4096
+                },
+                Record::Data {
+                    offset: 32,
+                    data: b"last".to_vec()
+                },
+            ]
+        );
     }
 
     #[test]
