@@ -134,6 +134,22 @@ def test_sizes_beyond_reason_are_refused(cinder):
     cinder.call("DELETE", f"/volumes/{vol}", expect=202)
 
 
+def test_oversized_text_and_bodies_are_refused(cinder):
+    for bad in ({"name": "n" * 256}, {"description": "d" * 256},
+                {"metadata": {"k" * 256: "v"}}, {"metadata": {"k": "v" * 256}},
+                {"metadata": {"k": 1}}, {"metadata": {"": "v"}}):
+        r = cinder.call("POST", "/volumes", {"volume": {"size": 1, **bad}})
+        assert r.status_code == 400 and "badRequest" in r.json(), (bad, r.text)
+    r = cinder.call("POST", "/volumes", {"volume": {"size": 1, "name": "x" * (2 << 20)}})
+    assert r.status_code == 413 and "overLimit" in r.json(), r.text
+    names = [v["name"] for v in cinder.call("GET", "/volumes", expect=200).json()["volumes"]]
+    assert not any(n and len(n) > 255 for n in names)
+    vol = cinder.create(size=1, name="n" * 255, metadata={"k" * 255: "v" * 255})
+    v = cinder.call("GET", f"/volumes/{vol}", expect=200).json()["volume"]
+    assert v["metadata"] == {"k" * 255: "v" * 255}
+    cinder.call("DELETE", f"/volumes/{vol}", expect=202)
+
+
 def test_volume_lifecycle_with_the_cli(openstack, unique):
     name = unique("v")
     v = openstack("volume", "create", "--size", "1", name)

@@ -165,7 +165,15 @@ async fn serve(api: &VolumeApi, req: Request<Incoming>, version: (u32, u32)) -> 
     let body = Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
-        .map_err(|_| ApiError::BadRequest("request body too large or unreadable".into()))?
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                ApiError::OverLimit("Request is too large.".into())
+            } else {
+                ApiError::BadRequest("request body unreadable".into())
+            }
+        })?
         .to_bytes();
     let body = if body.is_empty() {
         None

@@ -85,11 +85,7 @@ pub async fn create(service: &BlockService, caller: &Caller, call: &Call) -> Api
         status: "creating".into(),
         created_at: now_text(),
         updated_at: None,
-        metadata: m
-            .get("metadata")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default(),
+        metadata: super::volumes::metadata(m)?,
     };
     let mut answer = render::snapshot(&snap);
     service.create_snapshot(snap).await?;

@@ -43,22 +43,47 @@ pub fn attachable(v: &VolumeRecord) -> Result<(), ApiError> {
 fn text(m: &serde_json::Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) if s.chars().count() <= MAX_TEXT => Ok(Some(s.clone())),
+        Some(Value::String(_)) => Err(ApiError::BadRequest(format!(
+            "Invalid input for field/attribute {key}. It is longer than {MAX_TEXT} characters."
+        ))),
         Some(_) => Err(ApiError::BadRequest(format!(
             "Invalid input for field/attribute {key}."
         ))),
     }
 }
 
-fn metadata(
+/// Longest name, description, metadata key or value, as in Cinder.
+const MAX_TEXT: usize = 255;
+/// Most metadata items on one volume or snapshot.
+const MAX_METADATA_ITEMS: usize = 128;
+
+/// The `metadata` member: string keys of 1 to 255 characters mapping to
+/// strings of at most 255.
+pub fn metadata(
     m: &serde_json::Map<String, Value>,
 ) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let bad = |why: &str| {
+        ApiError::BadRequest(format!("Invalid input for field/attribute metadata. {why}"))
+    };
     match m.get("metadata") {
         None | Some(Value::Null) => Ok(Default::default()),
-        Some(Value::Object(o)) => Ok(o.clone()),
-        Some(_) => Err(ApiError::BadRequest(
-            "Invalid input for field/attribute metadata.".into(),
-        )),
+        Some(Value::Object(o)) => {
+            if o.len() > MAX_METADATA_ITEMS {
+                return Err(bad(&format!("At most {MAX_METADATA_ITEMS} items.")));
+            }
+            for (k, v) in o {
+                if k.is_empty() || k.chars().count() > MAX_TEXT {
+                    return Err(bad("Keys must be 1 to 255 characters."));
+                }
+                match v {
+                    Value::String(s) if s.chars().count() <= MAX_TEXT => {}
+                    _ => return Err(bad("Values must be strings of at most 255 characters.")),
+                }
+            }
+            Ok(o.clone())
+        }
+        Some(_) => Err(bad("It must be an object.")),
     }
 }
 
