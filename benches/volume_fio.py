@@ -164,9 +164,11 @@ def fio(uri, args, size_mib, runtime):
     return json.loads(text[text.index("{"):])["jobs"][0]
 
 
-def measure(label, uri, size_mib, runtime):
+def measure(label, uri, size_mib, runtime, only=None):
     figures = {}
     for name, args, (side, what) in JOBS:
+        if only and name not in only:
+            continue
         job = fio(uri, args, size_mib, runtime)
         value = job[side]["bw"] / 1024 if what == "bw" else job[side]["iops"]
         figures[name] = round(value, 1)
@@ -179,7 +181,15 @@ def main():
     p.add_argument("--size-mib", type=int, default=1024, help="bytes each job covers")
     p.add_argument("--runtime", type=int, default=10, help="seconds of each random job")
     p.add_argument("--dir", default="/var/tmp", help="where data and the nbdkit file live")
+    p.add_argument("--jobs", help="comma-separated figures to measure (default: all)")
+    p.add_argument("--servers", default="volume,nbdkit_file,qemu_nbd",
+                   help="comma-separated servers to measure")
     a = p.parse_args()
+    only = set(a.jobs.split(",")) if a.jobs else None
+    unknown = (only or set()) - {name for name, _, _ in JOBS}
+    if unknown:
+        sys.exit(f"unknown jobs: {', '.join(sorted(unknown))}")
+    wanted = set(a.servers.split(","))
     binary = os.environ.get("CAIRN_BIN", "target/release/cairn")
     need("nbdkit")
     need("qemu-nbd")
@@ -190,11 +200,13 @@ def main():
         gib = max(1, -(-a.size_mib * MIB // (1 << 30)))
         api = VolumeApi(rc)
         vol, uri = api.create_attached(gib)
-        volume = measure("volume", uri, a.size_mib, a.runtime)
-        volume["snapshot_ms"], volume["volume_from_snapshot_ms"] = api.clone_times(vol)
-        print(f"{'volume':12} {'snapshot_ms':26} {volume['snapshot_ms']:>10}")
-        print(f"{'volume':12} {'volume_from_snapshot_ms':26} {volume['volume_from_snapshot_ms']:>10}")
-        results = {"volume": volume}
+        results = {}
+        if "volume" in wanted:
+            volume = measure("volume", uri, a.size_mib, a.runtime, only)
+            volume["snapshot_ms"], volume["volume_from_snapshot_ms"] = api.clone_times(vol)
+            print(f"{'volume':12} {'snapshot_ms':26} {volume['snapshot_ms']:>10}")
+            print(f"{'volume':12} {'volume_from_snapshot_ms':26} {volume['volume_from_snapshot_ms']:>10}")
+            results["volume"] = volume
         for label, argv in [
             ("nbdkit_file", lambda disk, port: [need("nbdkit"), "-f", "-i", "127.0.0.1", "-p", str(port),
                                                 "file", f"file={disk}"]),
@@ -202,12 +214,14 @@ def main():
                                              "-b", "127.0.0.1", "-p", str(port), "-x", "", "-e", "8",
                                              "--persistent", disk]),
         ]:
+            if label not in wanted:
+                continue
             disk = os.path.join(root, f"{label}.raw")
             with open(disk, "wb") as f:
                 f.truncate(gib << 30)
             port = free_port()
             servers.append(serve(argv(disk, port), port))
-            results[label] = measure(label, f"nbd://127.0.0.1:{port}/", a.size_mib, a.runtime)
+            results[label] = measure(label, f"nbd://127.0.0.1:{port}/", a.size_mib, a.runtime, only)
         print(json.dumps({**results, "size_mib": a.size_mib, "runtime_s": a.runtime}))
     finally:
         for s in servers:

@@ -341,6 +341,16 @@ def packed_volume(cairn_factory, tmp_path, name, size, seed):
 def test_flushed_writes_survive_kill_9(cairn_factory, tmp_path):
     # Twelve MiB that get packed into segment objects...
     server, c, vol, att, uri, big_data = packed_volume(cairn_factory, tmp_path, "durable", 12 * MIB, 7)
+    # ...and four more, packed too, so that the journal file written next
+    # is a recycled one still holding older records...
+    more = tmp_path / "more.raw"
+    more_data = random_file(more, 4 * MIB, seed=9)
+    run(tool("qemu-io"), "-f", "raw", "-c", f"write -s {more} {24 * MIB} {4 * MIB}", "-c", "flush", uri)
+    segs = blockd_segments(server)
+    deadline = time.monotonic() + 30
+    while segment_bytes(segs) < 16 * MIB:
+        assert time.monotonic() < deadline, "journal never packed into segments"
+        time.sleep(0.2)
     # ...then a flushed write that is only in the journal when the process dies.
     small = tmp_path / "small.raw"
     small_data = random_file(small, 64 * 1024, seed=8)
@@ -350,15 +360,18 @@ def test_flushed_writes_survive_kill_9(cairn_factory, tmp_path):
     server.proc = None
     server.start()
     assert "journal replayed" in server.log_text()
+    # The replay stopped at the recycled file's older records.
+    assert "does not verify" in server.log_text()
     c = Cinder(server.openrc)
     r = c.call("GET", f"/attachments/{att}", expect=200).json()["attachment"]
     d = r["connection_info"]["data"]
     uri = f"nbd://{d['host']}:{d['port']}/{d['export_name']}"
     back = tmp_path / "back.raw"
-    got = read_back(uri, back, 21 * MIB)
+    got = read_back(uri, back, 28 * MIB)
     assert got[: 12 * MIB] == big_data
     assert got[20 * MIB: 20 * MIB + 64 * 1024] == small_data
     assert got[12 * MIB: 20 * MIB].count(0) == 8 * MIB
+    assert got[24 * MIB:] == more_data
     # Deleting the volume lets the cleaner delete its segments.
     segs = blockd_segments(server)
     assert segment_bytes(segs) >= 12 * MIB

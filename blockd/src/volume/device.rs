@@ -3,7 +3,8 @@
 //! and FUA make the journal durable (fdatasync). `pack` seals the overlay
 //! (the journal moves to a new generation), writes its data as one
 //! immutable segment object, folds it into the extent map, commits the
-//! map to RocksDB and deletes the sealed journal files. Reads resolve
+//! map to RocksDB and retires the sealed journal files (one is kept
+//! for the next generation to reuse). Reads resolve
 //! through the overlay, then the sealed overlay, then the extent map
 //! (segment pieces through the read cache); anything unmapped is a hole.
 //!
@@ -104,7 +105,7 @@ impl VolumeDevice {
         for g in journal::generations(&dir)? {
             newest = newest.max(g);
             if packed.is_some_and(|p| g <= p) {
-                std::fs::remove_file(journal::path(&dir, g))?;
+                journal::retire(&dir, g)?;
                 continue;
             }
             for r in journal::replay(&dir, g)? {
@@ -376,7 +377,7 @@ impl VolumeDevice {
         drop(st);
         for g in journal::generations(&self.dir)? {
             if g <= generation {
-                std::fs::remove_file(journal::path(&self.dir, g))?;
+                journal::retire(&self.dir, g)?;
             }
         }
         self.room.1.notify_all();

@@ -1,25 +1,40 @@
-//! A volume's write journal: append-only files `DIR/<generation>.log` of
-//! checksummed records (data written at an offset, or a range zeroed).
-//! Appends are plain writes; `sync` (fdatasync) makes them durable, which
-//! the device does on FLUSH and FUA. At start, `replay` reads every
-//! generation in order and stops at the first torn or corrupt record
-//! (cutting the file there), so a record is either whole or absent. An
-//! append that fails part way cuts the file back to its last whole
-//! record, so the records appended after it are not lost behind a torn
-//! one; if even that fails, the journal refuses every later append.
+//! A volume's write journal: files `DIR/<generation>.log` of checksummed
+//! records (data written at an offset, or a range zeroed), written one
+//! after another from the start of the file. Appends are plain writes;
+//! `sync` (fdatasync) makes them durable, which the device does on FLUSH
+//! and FUA. At start, `replay` reads every generation in order and stops
+//! at the first record that does not verify (cutting the file there), so
+//! a record is either whole or absent. An append that fails part way cuts
+//! the file back to its last whole record, so the records appended after
+//! it are not lost behind a torn one; if even that fails, the journal
+//! refuses every later append.
+//!
+//! Packed generations are recycled: one is kept as `DIR/spare.jnl` and
+//! becomes the next generation's file, so appends overwrite blocks the
+//! file system has already allocated and an fdatasync flushes data
+//! without a metadata commit (about half the cost on ext4). What the
+//! spare held before is never replayed: each record's checksum covers
+//! its generation, and the rename is made durable before any record is
+//! written.
 //!
 //! Record: magic `u32`, kind `u32`, offset `u64`, length `u64`, checksum
-//! `u64` (the first 8 bytes of BLAKE3 over kind, offset, length and
-//! payload), then the payload (data records only). Big-endian.
+//! `u64` (the first 8 bytes of BLAKE3 over generation, kind, offset,
+//! length and payload), then the payload (data records only).
+//! Big-endian. Files of the first format (magic `CJR1`, no generation
+//! in the checksum, never recycled) still replay.
 
 use std::fs::File;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-const MAGIC: u32 = 0x434a_5231; // "CJR1"
+const MAGIC: u32 = 0x434a_5232; // "CJR2"
+/// Records of the first format, which never shared a file with older ones.
+const MAGIC_UNSTAMPED: u32 = 0x434a_5231; // "CJR1"
 const HEADER: usize = 32;
 const KIND_DATA: u32 = 1;
 const KIND_ZERO: u32 = 2;
+/// The packed generation kept for reuse.
+const SPARE: &str = "spare.jnl";
 
 /// One replayed change.
 #[derive(Debug, PartialEq, Eq)]
@@ -28,8 +43,12 @@ pub enum Record {
     Zero { offset: u64, len: u64 },
 }
 
-fn checksum(kind: u32, offset: u64, len: u64, payload: &[u8]) -> u64 {
+/// The record checksum; `generation` is `None` for the first format.
+fn checksum(generation: Option<u64>, kind: u32, offset: u64, len: u64, payload: &[u8]) -> u64 {
     let mut h = blake3::Hasher::new();
+    if let Some(g) = generation {
+        h.update(&g.to_be_bytes());
+    }
     h.update(&kind.to_be_bytes());
     h.update(&offset.to_be_bytes());
     h.update(&len.to_be_bytes());
@@ -37,13 +56,14 @@ fn checksum(kind: u32, offset: u64, len: u64, payload: &[u8]) -> u64 {
     u64::from_be_bytes(h.finalize().as_bytes()[..8].try_into().expect("8 bytes"))
 }
 
-fn header(kind: u32, offset: u64, len: u64, payload: &[u8]) -> [u8; HEADER] {
+fn header(generation: u64, kind: u32, offset: u64, len: u64, payload: &[u8]) -> [u8; HEADER] {
     let mut h = [0u8; HEADER];
     h[0..4].copy_from_slice(&MAGIC.to_be_bytes());
     h[4..8].copy_from_slice(&kind.to_be_bytes());
     h[8..16].copy_from_slice(&offset.to_be_bytes());
     h[16..24].copy_from_slice(&len.to_be_bytes());
-    h[24..32].copy_from_slice(&checksum(kind, offset, len, payload).to_be_bytes());
+    let sum = checksum(Some(generation), kind, offset, len, payload);
+    h[24..32].copy_from_slice(&sum.to_be_bytes());
     h
 }
 
@@ -52,11 +72,27 @@ pub fn path(dir: &Path, generation: u64) -> PathBuf {
     dir.join(format!("{generation:016x}.log"))
 }
 
+/// Makes the names in `dir` durable (a created or renamed file).
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Done with packed generation `generation`: its file becomes the spare
+/// if there is none, or is removed.
+pub fn retire(dir: &Path, generation: u64) -> io::Result<()> {
+    let from = path(dir, generation);
+    let spare = dir.join(SPARE);
+    if spare.exists() {
+        return std::fs::remove_file(from);
+    }
+    std::fs::rename(from, spare)
+}
+
 /// An open journal file being appended to.
 pub struct JournalFile {
     pub generation: u64,
     file: File,
-    /// Bytes of whole records in the file.
+    /// Bytes of whole records in the file (where the next one goes).
     len: u64,
     /// Set when a failed append could not be cut off.
     broken: bool,
@@ -66,14 +102,29 @@ pub struct JournalFile {
 }
 
 impl JournalFile {
-    /// Creates (or opens for append) generation `generation` in `dir`.
+    /// Opens generation `generation` in `dir`: an existing file is
+    /// appended to; otherwise the spare (or a new file) takes its name.
     pub fn open(dir: &Path, generation: u64) -> io::Result<JournalFile> {
         std::fs::create_dir_all(dir)?;
-        let file = File::options()
-            .create(true)
-            .append(true)
-            .open(path(dir, generation))?;
-        let len = file.metadata()?.len();
+        let at = path(dir, generation);
+        let existing = at.exists();
+        if !existing {
+            match std::fs::rename(dir.join(SPARE), &at) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    File::create(&at)?;
+                }
+                r => r?,
+            }
+            // Before any record is acknowledged, the file must be found
+            // under this name after a crash.
+            sync_dir(dir)?;
+        }
+        let mut file = File::options().write(true).open(&at)?;
+        let len = if existing {
+            file.seek(SeekFrom::End(0))?
+        } else {
+            0
+        };
         Ok(JournalFile {
             generation,
             file,
@@ -86,13 +137,14 @@ impl JournalFile {
 
     /// Appends a data record (not yet durable).
     pub fn append_data(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        let h = header(KIND_DATA, offset, data.len() as u64, data);
+        let h = header(self.generation, KIND_DATA, offset, data.len() as u64, data);
         self.append(&h, data)
     }
 
     /// Appends a zeroed-range record (not yet durable).
     pub fn append_zero(&mut self, offset: u64, len: u64) -> io::Result<()> {
-        self.append(&header(KIND_ZERO, offset, len, &[]), &[])
+        let h = header(self.generation, KIND_ZERO, offset, len, &[]);
+        self.append(&h, &[])
     }
 
     /// Appends one record, or leaves the file as it was.
@@ -106,7 +158,11 @@ impl JournalFile {
                 Ok(())
             }
             Err(e) => {
-                if let Err(cut) = self.file.set_len(self.len) {
+                let cut = self
+                    .file
+                    .set_len(self.len)
+                    .and_then(|()| self.file.seek(SeekFrom::Start(self.len)));
+                if let Err(cut) = cut {
                     tracing::error!("cannot cut a failed journal append: {cut}");
                     self.broken = true;
                 }
@@ -168,20 +224,29 @@ pub fn generations(dir: &Path) -> io::Result<Vec<u64>> {
     Ok(out)
 }
 
-/// Reads the whole records of one generation, cutting off a torn tail.
+/// Reads the whole records of one generation, cutting the file at the
+/// first record that does not verify (a torn one, or what the file held
+/// in an earlier generation).
 pub fn replay(dir: &Path, generation: u64) -> io::Result<Vec<Record>> {
     let p = path(dir, generation);
     let mut bytes = Vec::new();
     File::open(&p)?.read_to_end(&mut bytes)?;
     let mut records = Vec::new();
     let mut at = 0usize;
+    // The first record says which format the file is in.
+    let mut format: Option<u32> = None;
     while bytes.len() - at >= HEADER {
         let h = &bytes[at..at + HEADER];
         let word = |r: std::ops::Range<usize>| u64::from_be_bytes(h[r].try_into().expect("8"));
         let magic = u32::from_be_bytes(h[0..4].try_into().expect("4"));
         let kind = u32::from_be_bytes(h[4..8].try_into().expect("4"));
         let (offset, len, sum) = (word(8..16), word(16..24), word(24..32));
-        if magic != MAGIC {
+        let stamp = match magic {
+            MAGIC => Some(generation),
+            MAGIC_UNSTAMPED => None,
+            _ => break,
+        };
+        if *format.get_or_insert(magic) != magic {
             break;
         }
         let payload_len = if kind == KIND_DATA { len as usize } else { 0 };
@@ -189,7 +254,7 @@ pub fn replay(dir: &Path, generation: u64) -> io::Result<Vec<Record>> {
             break;
         }
         let payload = &bytes[at + HEADER..at + HEADER + payload_len];
-        if checksum(kind, offset, len, payload) != sum {
+        if checksum(stamp, kind, offset, len, payload) != sum {
             break;
         }
         records.push(match kind {
@@ -203,11 +268,11 @@ pub fn replay(dir: &Path, generation: u64) -> io::Result<Vec<Record>> {
         at += HEADER + payload_len;
     }
     if at < bytes.len() {
-        tracing::warn!(
+        tracing::info!(
             journal = %p.display(),
             kept = at,
             dropped = bytes.len() - at,
-            "journal ends in a torn record; cutting it off"
+            "journal replay ends at a record that does not verify (torn, or older); cutting it off"
         );
         let f = File::options().write(true).open(&p)?;
         f.set_len(at as u64)?;
@@ -285,6 +350,73 @@ mod tests {
                     data: b"last".to_vec()
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn a_recycled_file_replays_only_its_own_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = JournalFile::open(dir.path(), 1).unwrap();
+        for i in 0..3u64 {
+            j.append_data(i * 8, b"older").unwrap();
+        }
+        j.sync().unwrap();
+        drop(j);
+        retire(dir.path(), 1).unwrap();
+        assert!(dir.path().join(SPARE).exists());
+        assert_eq!(generations(dir.path()).unwrap(), Vec::<u64>::new());
+        // The next generation takes the spare and overwrites it from the
+        // start; the older records that follow, aligned on the same
+        // boundaries, are not replayed.
+        let mut j = JournalFile::open(dir.path(), 2).unwrap();
+        assert!(!dir.path().join(SPARE).exists());
+        j.append_data(100, b"newer").unwrap();
+        j.sync().unwrap();
+        assert_eq!(
+            std::fs::metadata(path(dir.path(), 2)).unwrap().len(),
+            3 * (HEADER as u64 + 5),
+            "the spare's blocks are reused"
+        );
+        assert_eq!(
+            replay(dir.path(), 2).unwrap(),
+            vec![Record::Data {
+                offset: 100,
+                data: b"newer".to_vec()
+            }]
+        );
+        // A second retired file is removed: one spare is kept.
+        retire(dir.path(), 2).unwrap();
+        let mut j = JournalFile::open(dir.path(), 3).unwrap();
+        j.append_zero(0, 4096).unwrap();
+        drop(j);
+        JournalFile::open(dir.path(), 4).unwrap();
+        retire(dir.path(), 3).unwrap();
+        retire(dir.path(), 4).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn files_of_the_first_format_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = Vec::new();
+        for (offset, data) in [(0u64, &b"abc"[..]), (512, &b"defg"[..])] {
+            bytes.extend_from_slice(&MAGIC_UNSTAMPED.to_be_bytes());
+            bytes.extend_from_slice(&KIND_DATA.to_be_bytes());
+            bytes.extend_from_slice(&offset.to_be_bytes());
+            bytes.extend_from_slice(&(data.len() as u64).to_be_bytes());
+            let sum = checksum(None, KIND_DATA, offset, data.len() as u64, data);
+            bytes.extend_from_slice(&sum.to_be_bytes());
+            bytes.extend_from_slice(data);
+        }
+        std::fs::write(path(dir.path(), 7), &bytes).unwrap();
+        let records = replay(dir.path(), 7).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(
+            records[1],
+            Record::Data {
+                offset: 512,
+                data: b"defg".to_vec()
+            }
         );
     }
 
