@@ -310,10 +310,22 @@ impl SwiftClient {
 
     /// Stores an object.
     pub async fn put_object(&self, container: &str, name: &str, data: Bytes) -> anyhow::Result<()> {
+        self.put_object_with(container, name, data, &[]).await
+    }
+
+    /// Stores an object, sending `extra` headers too.
+    pub async fn put_object_with(
+        &self,
+        container: &str,
+        name: &str,
+        data: Bytes,
+        extra: &[(&str, String)],
+    ) -> anyhow::Result<()> {
         // hyper leaves out `Content-Length: 0`, which a PUT needs.
-        let length = [("Content-Length", data.len().to_string())];
+        let mut headers = vec![("Content-Length", data.len().to_string())];
+        headers.extend(extra.iter().cloned());
         let a = self
-            .request(Method::PUT, &format!("/{container}/{name}"), &length, data)
+            .request(Method::PUT, &format!("/{container}/{name}"), &headers, data)
             .await?;
         anyhow::ensure!(
             a.status.is_success(),

@@ -40,13 +40,21 @@ pub fn attachable(v: &VolumeRecord) -> Result<(), ApiError> {
     )))
 }
 
+/// A string member of at most `MAX_TEXT` characters.
 fn text(m: &serde_json::Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
-    match m.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.chars().count() <= MAX_TEXT => Ok(Some(s.clone())),
-        Some(Value::String(_)) => Err(ApiError::BadRequest(format!(
+    match any_text(m, key)? {
+        Some(s) if s.chars().count() > MAX_TEXT => Err(ApiError::BadRequest(format!(
             "Invalid input for field/attribute {key}. It is longer than {MAX_TEXT} characters."
         ))),
+        t => Ok(t),
+    }
+}
+
+/// A string member of any length.
+fn any_text(m: &serde_json::Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(ApiError::BadRequest(format!(
             "Invalid input for field/attribute {key}."
         ))),
@@ -140,9 +148,10 @@ pub async fn show(service: &BlockService, caller: &Caller, call: &Call, id: &str
 
 /// The image a create names (`imageRef`, an id or a link ending in one).
 fn image_ref(m: &serde_json::Map<String, Value>) -> Result<Option<String>, ApiError> {
-    let r = match text(m, "imageRef")? {
+    // An image reference is checked as an id, whatever its length.
+    let r = match any_text(m, "imageRef")? {
         Some(r) => Some(r),
-        None => text(m, "image_id")?,
+        None => any_text(m, "image_id")?,
     };
     let Some(r) = r else { return Ok(None) };
     let id = r

@@ -13,6 +13,7 @@ pub mod proto;
 pub mod reply;
 pub mod request;
 pub mod serve;
+pub mod threads;
 pub mod transmission;
 
 #[cfg(test)]
@@ -29,6 +30,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use crate::device::BlockDevice;
+use threads::ConnectionThreads;
 
 /// A device served under a name.
 #[derive(Clone)]
@@ -112,14 +114,19 @@ pub async fn serve(listener: TcpListener, exports: Arc<Exports>, shutdown: Cance
     serve_with(listener, exports, Limits::default(), shutdown).await
 }
 
-/// Accepts NBD connections until `shutdown`; each runs on its own task,
-/// so a misbehaving client only ever loses its own connection.
+/// Accepts NBD connections until `shutdown`; each runs on its own task
+/// (on one of the connection threads, `threads.rs`), so a misbehaving
+/// client only ever loses its own connection.
 pub async fn serve_with(
     listener: TcpListener,
     exports: Arc<Exports>,
     limits: Limits,
     shutdown: CancellationToken,
 ) {
+    let threads = match ConnectionThreads::start() {
+        Ok(t) => t,
+        Err(e) => return warn!("cannot start the NBD connection threads: {e}"),
+    };
     let tracker = TaskTracker::new();
     let open = Arc::new(Semaphore::new(limits.connections));
     loop {
@@ -140,10 +147,21 @@ pub async fn serve_with(
             },
         };
         let _ = stream.set_nodelay(true);
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(%peer, "cannot hand the connection over: {e}");
+                continue;
+            }
+        };
         let exports = exports.clone();
         let shutdown = shutdown.clone();
-        tracker.spawn(async move {
+        threads.spawn(tracker.track_future(async move {
             let _open = permit;
+            let stream = match tokio::net::TcpStream::from_std(stream) {
+                Ok(s) => s,
+                Err(e) => return warn!(%peer, "cannot serve the connection: {e}"),
+            };
             let (read, write) = stream.into_split();
             let mut read = tokio::io::BufReader::with_capacity(256 * 1024, read);
             let mut write = tokio::io::BufWriter::new(write);
@@ -164,7 +182,7 @@ pub async fn serve_with(
                 Ok(Err(e)) => debug!(%peer, "handshake failed: {e}"),
                 Err(_) => debug!(%peer, "handshake took too long"),
             }
-        });
+        }));
     }
     tracker.close();
     tracker.wait().await;

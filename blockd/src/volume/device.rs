@@ -50,6 +50,9 @@ struct State {
     sync: Arc<std::fs::File>,
     /// A sealed overlay being packed, with the newest generation it covers.
     sealed: Option<(u64, Arc<RangeMap<Written>>)>,
+    /// That generation's file, which a FLUSH must sync too until the pack
+    /// commits (sealing does not wait for it to be durable).
+    sealed_sync: Option<Arc<std::fs::File>>,
     map: RangeMap<Located>,
     last_write: Instant,
 }
@@ -137,6 +140,7 @@ impl VolumeDevice {
                 journal,
                 sync,
                 sealed: None,
+                sealed_sync: None,
                 map,
                 last_write: Instant::now(),
             }),
@@ -344,11 +348,12 @@ impl VolumeDevice {
         if st.active_bytes == 0 {
             return Ok(None);
         }
-        // Until the pack commits, the sealed data lives only in these files.
-        st.journal.sync()?;
+        // Until the pack commits, the sealed data lives only in the
+        // journal; FLUSH syncs the sealed file as well as the new one.
         let generation = st.journal.generation;
         let next = JournalFile::open(&self.dir, generation + 1)?;
-        st.sync = Arc::new(next.handle()?);
+        let sealed_sync = std::mem::replace(&mut st.sync, Arc::new(next.handle()?));
+        st.sealed_sync = Some(sealed_sync);
         st.journal = next;
         let sealed = Arc::new(std::mem::replace(&mut st.active, RangeMap::new()));
         st.active_bytes = 0;
@@ -374,6 +379,7 @@ impl VolumeDevice {
         self.store
             .commit_pack(&self.id, &mut st.map, segment, generation)?;
         st.sealed = None;
+        st.sealed_sync = None;
         drop(st);
         for g in journal::generations(&self.dir)? {
             if g <= generation {
@@ -390,6 +396,7 @@ impl VolumeDevice {
         if self.closed.load(Ordering::SeqCst) {
             return Ok(false);
         }
+        let started = Instant::now();
         let this = self.clone();
         let Some((generation, sealed)) = tokio::task::spawn_blocking(move || this.seal()).await??
         else {
@@ -407,6 +414,7 @@ impl VolumeDevice {
             }
         }
         let bytes = data.len();
+        let sealed_at = started.elapsed();
         let segment = if data.is_empty() {
             None
         } else {
@@ -419,6 +427,7 @@ impl VolumeDevice {
             self.segments.stored(id, &data);
             Some(id)
         };
+        let stored_at = started.elapsed();
         let this = self.clone();
         let committed =
             tokio::task::spawn_blocking(move || this.commit(generation, segment, placed))
@@ -432,7 +441,15 @@ impl VolumeDevice {
             }
             return Err(e);
         }
-        tracing::debug!(volume = %self.id, ?segment, bytes, "journal packed");
+        tracing::debug!(
+            volume = %self.id,
+            ?segment,
+            bytes,
+            ?sealed_at,
+            ?stored_at,
+            took = ?started.elapsed(),
+            "journal packed"
+        );
         Ok(true)
     }
 
@@ -511,7 +528,13 @@ impl BlockDevice for VolumeDevice {
 
     fn flush(&self) -> io::Result<()> {
         self.check_open()?;
-        let sync = self.state.read().expect("volume lock").sync.clone();
+        let (sync, sealed) = {
+            let st = self.state.read().expect("volume lock");
+            (st.sync.clone(), st.sealed_sync.clone())
+        };
+        if let Some(sealed) = sealed {
+            sealed.sync_data()?;
+        }
         sync.sync_data()
     }
 

@@ -86,8 +86,11 @@ impl SegmentStore for SwiftSegments {
     fn put(&self, segment: u64, data: Bytes) -> BoxFuture<'_, anyhow::Result<()>> {
         Box::pin(async move {
             self.container().await?;
+            // blockd caches segments itself: the store need not keep a
+            // replica in its page cache as well.
+            let no_cache = [("X-Cairn-Cache", "none".to_string())];
             self.client
-                .put_object(&self.container, &segment_name(segment), data)
+                .put_object_with(&self.container, &segment_name(segment), data, &no_cache)
                 .await
         })
     }

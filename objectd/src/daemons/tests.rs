@@ -60,6 +60,7 @@ async fn passes_check_written_partitions_and_restore_lost_replicas() {
         content_length: Some(5),
         expected_etag: None,
         max_size: 1 << 30,
+        page_cache: true,
     };
     let body = Box::pin(futures::stream::iter([Ok(Bytes::from_static(b"hello"))]));
     c.put_object("c", "o", meta, &spec, body)

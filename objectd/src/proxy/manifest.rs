@@ -161,6 +161,7 @@ impl Cluster {
             content_length: Some(body.len() as u64),
             expected_etag: None,
             max_size: u64::MAX,
+            page_cache: true,
         };
         let stream: BodyStream = Box::pin(futures::stream::iter([Ok(body)]));
         let put::Stored {

@@ -27,6 +27,9 @@ pub struct BodySpec {
     pub content_length: Option<u64>,
     pub expected_etag: Option<String>,
     pub max_size: u64,
+    /// Whether one replica is written through the page cache (so that
+    /// fresh objects are read from memory); without, all bypass it.
+    pub page_cache: bool,
 }
 
 /// Running digests and length of a body.
@@ -149,10 +152,11 @@ pub async fn store(
     }
     // The first replica goes through the page cache, so fresh objects are
     // read from memory; the others bypass it (see store::upload).
-    let mut uploads: Vec<(Node, Upload)> = open_uploads(place, |slot| slot > 0)?
-        .into_iter()
-        .map(|(_, node, upload)| (node, upload))
-        .collect();
+    let mut uploads: Vec<(Node, Upload)> =
+        open_uploads(place, |slot| slot > 0 || !spec.page_cache)?
+            .into_iter()
+            .map(|(_, node, upload)| (node, upload))
+            .collect();
     let mut senders: Vec<_> = uploads.iter_mut().map(|(_, u)| u.sender.take()).collect();
     // Digests run on a blocking thread of their own, beside the file writers,
     // so MD5 (the slowest step) neither blocks the runtime nor the fan-out.

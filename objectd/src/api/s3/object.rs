@@ -130,6 +130,7 @@ pub async fn store_body(
         content_length,
         expected_etag,
         max_size: app.cluster.max_object_size,
+        page_cache: true,
     };
     let (stream, check) = payload::stream(body, &r.verified);
     match app
@@ -474,6 +475,7 @@ pub async fn store_stream(
         content_length: Some(length),
         expected_etag: None,
         max_size: app.cluster.max_object_size,
+        page_cache: true,
     };
     let account = meta.path.split('/').next().unwrap_or_default().to_string();
     let (meta, replaced) = app

@@ -233,6 +233,9 @@ async fn put(
         content_length,
         expected_etag: header(h, "etag").map(|e| e.trim().trim_matches('"').to_string()),
         max_size: app.cluster.max_object_size,
+        // A client with a cache of its own (blockd's segments) asks that
+        // no replica be kept in the page cache.
+        page_cache: header(h, "x-cairn-cache") != Some("none"),
     };
     let body: BodyStream =
         Box::pin(BodyDataStream::new(req.into_body()).map(|r| r.map_err(io::Error::other)));
@@ -302,6 +305,7 @@ async fn copy(
         content_length: Some(found.meta.size),
         expected_etag: None,
         max_size: app.cluster.max_object_size,
+        page_cache: true,
     };
     let src_last_modified = found.meta.meta_ts.http_date();
     let body = found.full();
