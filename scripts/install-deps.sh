@@ -2,7 +2,8 @@
 # Installs what building and testing need on a fresh Debian machine: clang
 # and libclang (RocksDB's bindings), libnbd's and QEMU's tools (the NBD
 # clients the block tests drive), fio and nbdkit (the volume benchmark) and
-# a Python venv with the real Swift, S3 and OpenStack clients
+# the openssl CLI (test certificates), a Python venv with the real Swift,
+# S3 and OpenStack clients
 # (python-swiftclient, boto3, the aws CLI, s3cmd, the openstack CLI).
 # Idempotent; quick when everything is present.
 set -euo pipefail
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 VENV="${CAIRN_VENV:-/var/tmp/cairn-venv}"
 
 need_apt=()
-for pkg in clang libclang-dev pkg-config libssl-dev python3-venv libnbd-bin fio nbdkit; do
+for pkg in clang libclang-dev pkg-config libssl-dev openssl python3-venv libnbd-bin fio nbdkit; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 # qemu-img/qemu-io: any installed qemu-utils will do (this machine's comes

@@ -21,6 +21,9 @@ pub struct Config {
     /// The volume service, if this blockd runs one.
     #[serde(default)]
     pub volumes: Option<VolumesConfig>,
+    /// TLS for NBD, if any.
+    #[serde(default)]
+    pub nbd_tls: Option<crate::nbd::tls::TlsConfig>,
 }
 
 /// One export kept in a sparse local file.

@@ -34,6 +34,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let exports = Arc::new(nbd::Exports::default());
+    let options = nbd_options(cfg.nbd_tls.as_ref())?;
     for e in cfg.exports {
         let device = device::FileDevice::open(&e.path, e.size)
             .with_context(|| format!("open export {} at {}", e.name, e.path.display()))?;
@@ -48,13 +49,21 @@ pub async fn run(
                 .await
                 .with_context(|| format!("bind volume API {}", v.api_bind))?;
             tracing::info!(addr = %api.local_addr()?, "volume API listening");
-            run_volumes(v, api, listener, exports, shutdown).await
+            run_volumes(v, api, listener, exports, options, shutdown).await
         }
         None => {
-            nbd::serve(listener, exports, shutdown).await;
+            nbd::serve(listener, exports, options, shutdown).await;
             Ok(())
         }
     }
+}
+
+/// The NBD server's options: default limits, and TLS if configured.
+pub fn nbd_options(tls: Option<&nbd::tls::TlsConfig>) -> anyhow::Result<nbd::Options> {
+    Ok(nbd::Options {
+        limits: nbd::Limits::default(),
+        tls: tls.map(nbd::tls::Tls::load).transpose()?.map(Arc::new),
+    })
 }
 
 /// Runs the volume service: the API on `api`, NBD on `nbd` (serving
@@ -65,6 +74,7 @@ pub async fn run_volumes(
     api: TcpListener,
     nbd: TcpListener,
     exports: Arc<nbd::Exports>,
+    nbd_options: nbd::Options,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let client =
@@ -88,7 +98,7 @@ pub async fn run_volumes(
     let verifier = common::token_verifier::RemoteVerifier::new(&cfg.identity_url)?;
     let refresh = tokio::spawn(verifier.clone().refresh_loop(shutdown.clone()));
     let background = tokio::spawn(service.clone().run_background(shutdown.clone()));
-    let nbd_task = tokio::spawn(nbd::serve(nbd, exports, shutdown.clone()));
+    let nbd_task = tokio::spawn(nbd::serve(nbd, exports, nbd_options, shutdown.clone()));
     let state = Arc::new(api::VolumeApi { service, verifier });
     common::http::serve(
         api,

@@ -2,7 +2,8 @@
 //! temporary data directory (`Appliance`), talks Swift v1 to it through an
 //! ordinary client (`client::Swift`) or byte-exact raw requests (`raw`), and
 //! inspects what it left on disk (`tmp_files`, `data_files`). `keystone`
-//! drives identity (Keystone v3) and the object store with its tokens.
+//! drives identity (Keystone v3) and the object store with its tokens;
+//! `nbd_server` runs `blockd serve` for the NBD tests.
 //!
 //! The tests need the binary built first: `cargo build --bins`, or point
 //! `CAIRN_BIN` at one. `CAIRN_TEST_KEEP=1` keeps each test's directory.
@@ -11,6 +12,7 @@ pub mod appliance;
 pub mod client;
 pub mod keystone;
 pub mod multihost;
+pub mod nbd_server;
 pub mod placement;
 pub mod raw;
 

@@ -2,8 +2,12 @@
 //! export, name, description and block-size information), `EXPORT_NAME`,
 //! `LIST` (which names nothing), `STRUCTURED_REPLY`,
 //! `EXTENDED_HEADERS`, `LIST_META_CONTEXT`/`SET_META_CONTEXT` for
-//! `base:allocation`, `ABORT`; `STARTTLS` is refused by policy (no TLS
-//! configured) and anything else is unsupported.
+//! `base:allocation`, `ABORT`, and `STARTTLS` (refused by policy when no
+//! TLS is configured; when TLS is required, every other option is refused
+//! with `ERR_TLS_REQD` until it is up). `greet` sends the greeting; `haggle`
+//! answers options until the client picks an export, asks for TLS (the
+//! caller then wraps the stream and haggles again, from a clean state) or
+//! leaves. Each reply goes out in one write.
 
 use std::io;
 
@@ -67,11 +71,13 @@ async fn reply<W: AsyncWrite + Unpin>(
     kind: u32,
     data: &[u8],
 ) -> io::Result<()> {
-    w.write_u64(REPLY_MAGIC).await?;
-    w.write_u32(opt).await?;
-    w.write_u32(kind).await?;
-    w.write_u32(data.len() as u32).await?;
-    w.write_all(data).await?;
+    let mut msg = Vec::with_capacity(20 + data.len());
+    msg.extend_from_slice(&REPLY_MAGIC.to_be_bytes());
+    msg.extend_from_slice(&opt.to_be_bytes());
+    msg.extend_from_slice(&kind.to_be_bytes());
+    msg.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    msg.extend_from_slice(data);
+    w.write_all(&msg).await?;
     w.flush().await
 }
 
@@ -103,93 +109,148 @@ fn matching_contexts(mut data: &[u8], list: bool) -> Option<(String, bool)> {
     data.is_empty().then_some((export, selected))
 }
 
-/// Runs the handshake; answers the agreed session, or `None` if the
-/// client aborted or left.
-pub async fn negotiate<R, W>(r: &mut R, w: &mut W, exports: &Exports) -> io::Result<Option<Session>>
+/// What the connection's TLS is.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TlsState {
+    /// The server can do TLS.
+    pub offered: bool,
+    /// Nothing but `STARTTLS` (or `ABORT`) is answered without TLS.
+    pub required: bool,
+    /// The stream is already TLS.
+    pub active: bool,
+}
+
+/// How option haggling ended.
+pub enum Outcome {
+    /// An export was chosen: transmission starts.
+    Session(Session),
+    /// `STARTTLS` was acknowledged: the TLS handshake comes next.
+    StartTls,
+    /// The client aborted or left.
+    Aborted,
+}
+
+/// Sends the greeting and reads the client's flags; answers whether the
+/// client asked for no zeroes after `EXPORT_NAME`.
+pub async fn greet<S>(s: &mut S) -> io::Result<bool>
 where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
-    w.write_u64(NBDMAGIC).await?;
-    w.write_u64(IHAVEOPT).await?;
-    w.write_u16(FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES).await?;
-    w.flush().await?;
-    let client_flags = r.read_u32().await?;
+    let mut hello = NBDMAGIC.to_be_bytes().to_vec();
+    hello.extend_from_slice(&IHAVEOPT.to_be_bytes());
+    hello.extend_from_slice(&(FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES).to_be_bytes());
+    s.write_all(&hello).await?;
+    s.flush().await?;
+    let client_flags = s.read_u32().await?;
     if client_flags & FLAG_C_FIXED_NEWSTYLE == 0 {
         return Err(io::Error::other("client does not speak fixed newstyle"));
     }
-    let no_zeroes = client_flags & FLAG_C_NO_ZEROES != 0;
+    Ok(client_flags & FLAG_C_NO_ZEROES != 0)
+}
+
+/// Answers options until the client chooses an export, asks for TLS or
+/// leaves.
+pub async fn haggle<S>(
+    s: &mut S,
+    exports: &Exports,
+    no_zeroes: bool,
+    tls: TlsState,
+) -> io::Result<Outcome>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut framing = Framing::Simple;
     let mut contexts: Option<(String, bool)> = None;
     loop {
-        if r.read_u64().await? != IHAVEOPT {
-            return Err(io::Error::other("bad option magic"));
-        }
-        let opt = r.read_u32().await?;
-        let len = r.read_u32().await?;
+        let opt = match s.read_u64().await {
+            Ok(IHAVEOPT) => s.read_u32().await?,
+            Ok(_) => return Err(io::Error::other("bad option magic")),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(Outcome::Aborted),
+            Err(e) => return Err(e),
+        };
+        let len = s.read_u32().await?;
         if len > MAX_OPTION {
             // Too long to be anything this server understands: drop it.
-            tokio::io::copy(&mut r.take(u64::from(len)), &mut tokio::io::sink()).await?;
-            error(w, opt, REP_ERR_TOO_BIG, "option too long").await?;
+            tokio::io::copy(&mut (&mut *s).take(u64::from(len)), &mut tokio::io::sink()).await?;
+            error(s, opt, REP_ERR_TOO_BIG, "option too long").await?;
             continue;
         }
         let mut data = vec![0u8; len as usize];
-        r.read_exact(&mut data).await?;
+        s.read_exact(&mut data).await?;
+        if tls.required && !tls.active && !matches!(opt, OPT_STARTTLS | OPT_ABORT) {
+            if opt == OPT_EXPORT_NAME {
+                // No error reply exists for it: close.
+                return Err(io::Error::other("EXPORT_NAME before TLS"));
+            }
+            error(s, opt, REP_ERR_TLS_REQD, "TLS is required").await?;
+            continue;
+        }
         match opt {
             OPT_ABORT => {
-                let _ = reply(w, opt, REP_ACK, &[]).await;
-                return Ok(None);
+                let _ = reply(s, opt, REP_ACK, &[]).await;
+                return Ok(Outcome::Aborted);
             }
             OPT_LIST => {
                 if !data.is_empty() {
-                    error(w, opt, REP_ERR_INVALID, "LIST takes no data").await?;
+                    error(s, opt, REP_ERR_INVALID, "LIST takes no data").await?;
                 } else {
-                    reply(w, opt, REP_ACK, &[]).await?;
+                    reply(s, opt, REP_ACK, &[]).await?;
                 }
             }
-            OPT_STARTTLS => error(w, opt, REP_ERR_POLICY, "TLS is not configured").await?,
+            OPT_STARTTLS => {
+                if !tls.offered {
+                    error(s, opt, REP_ERR_POLICY, "TLS is not configured").await?;
+                } else if tls.active {
+                    error(s, opt, REP_ERR_INVALID, "TLS is already on").await?;
+                } else if !data.is_empty() {
+                    error(s, opt, REP_ERR_INVALID, "STARTTLS takes no data").await?;
+                } else {
+                    reply(s, opt, REP_ACK, &[]).await?;
+                    return Ok(Outcome::StartTls);
+                }
+            }
             OPT_STRUCTURED_REPLY | OPT_EXTENDED_HEADERS => {
                 let wanted = match opt {
                     OPT_EXTENDED_HEADERS => Framing::Extended,
                     _ => Framing::Structured,
                 };
                 if !data.is_empty() {
-                    error(w, opt, REP_ERR_INVALID, "this option takes no data").await?;
+                    error(s, opt, REP_ERR_INVALID, "this option takes no data").await?;
                 } else if framing == Framing::Extended {
                     // Asked twice, or a downgrade to structured replies.
                     let kind = match wanted {
                         Framing::Extended => REP_ERR_INVALID,
                         _ => REP_ERR_EXT_HEADER_REQD,
                     };
-                    error(w, opt, kind, "extended headers already negotiated").await?;
+                    error(s, opt, kind, "extended headers already negotiated").await?;
                 } else {
                     framing = wanted;
-                    reply(w, opt, REP_ACK, &[]).await?;
+                    reply(s, opt, REP_ACK, &[]).await?;
                 }
             }
             OPT_LIST_META_CONTEXT | OPT_SET_META_CONTEXT => {
                 let set = opt == OPT_SET_META_CONTEXT;
                 if !framing.chunked() {
-                    error(w, opt, REP_ERR_INVALID, "structured replies first").await?;
+                    error(s, opt, REP_ERR_INVALID, "structured replies first").await?;
                     continue;
                 }
                 let Some((export, selected)) = matching_contexts(&data, !set) else {
-                    error(w, opt, REP_ERR_INVALID, "malformed meta context request").await?;
+                    error(s, opt, REP_ERR_INVALID, "malformed meta context request").await?;
                     continue;
                 };
                 if exports.get(&export).is_none() {
-                    error(w, opt, REP_ERR_UNKNOWN, "no such export").await?;
+                    error(s, opt, REP_ERR_UNKNOWN, "no such export").await?;
                     continue;
                 }
                 if selected {
                     let mut ctx = BASE_ALLOCATION_ID.to_be_bytes().to_vec();
                     ctx.extend_from_slice(BASE_ALLOCATION.as_bytes());
-                    reply(w, opt, REP_META_CONTEXT, &ctx).await?;
+                    reply(s, opt, REP_META_CONTEXT, &ctx).await?;
                 }
                 if set {
                     contexts = Some((export, selected));
                 }
-                reply(w, opt, REP_ACK, &[]).await?;
+                reply(s, opt, REP_ACK, &[]).await?;
             }
             OPT_EXPORT_NAME => {
                 if framing == Framing::Extended {
@@ -201,14 +262,15 @@ where
                     // The protocol has no error reply here: close.
                     return Err(io::Error::other("unknown export requested"));
                 };
-                w.write_u64(export.device.size()).await?;
-                w.write_u16(transmission_flags(&export, framing)).await?;
+                let mut msg = export.device.size().to_be_bytes().to_vec();
+                msg.extend_from_slice(&transmission_flags(&export, framing).to_be_bytes());
                 if !no_zeroes {
-                    w.write_all(&[0u8; 124]).await?;
+                    msg.extend_from_slice(&[0u8; 124]);
                 }
-                w.flush().await?;
+                s.write_all(&msg).await?;
+                s.flush().await?;
                 let base_allocation = contexts.as_ref().is_some_and(|(e, s)| *e == name && *s);
-                return Ok(Some(Session {
+                return Ok(Outcome::Session(Session {
                     name,
                     export,
                     framing,
@@ -218,46 +280,46 @@ where
             OPT_INFO | OPT_GO => {
                 let mut rest = &data[..];
                 let Some(name) = take_string(&mut rest) else {
-                    error(w, opt, REP_ERR_INVALID, "malformed export name").await?;
+                    error(s, opt, REP_ERR_INVALID, "malformed export name").await?;
                     continue;
                 };
                 let count = rest.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
                 let Some(count) = count.filter(|c| rest.len() == 2 + 2 * usize::from(*c)) else {
-                    error(w, opt, REP_ERR_INVALID, "malformed information requests").await?;
+                    error(s, opt, REP_ERR_INVALID, "malformed information requests").await?;
                     continue;
                 };
                 let requests: Vec<u16> = (0..usize::from(count))
                     .map(|i| u16::from_be_bytes([rest[2 + 2 * i], rest[3 + 2 * i]]))
                     .collect();
                 let Some(export) = exports.get(&name) else {
-                    error(w, opt, REP_ERR_UNKNOWN, "no such export").await?;
+                    error(s, opt, REP_ERR_UNKNOWN, "no such export").await?;
                     continue;
                 };
                 let mut info = INFO_EXPORT.to_be_bytes().to_vec();
                 info.extend_from_slice(&export.device.size().to_be_bytes());
                 info.extend_from_slice(&transmission_flags(&export, framing).to_be_bytes());
-                reply(w, opt, REP_INFO, &info).await?;
+                reply(s, opt, REP_INFO, &info).await?;
                 if requests.contains(&INFO_NAME) {
                     let mut i = INFO_NAME.to_be_bytes().to_vec();
                     i.extend_from_slice(name.as_bytes());
-                    reply(w, opt, REP_INFO, &i).await?;
+                    reply(s, opt, REP_INFO, &i).await?;
                 }
                 if requests.contains(&INFO_DESCRIPTION) {
                     let mut i = INFO_DESCRIPTION.to_be_bytes().to_vec();
                     i.extend_from_slice(export.description.as_bytes());
-                    reply(w, opt, REP_INFO, &i).await?;
+                    reply(s, opt, REP_INFO, &i).await?;
                 }
                 if requests.contains(&INFO_BLOCK_SIZE) {
                     let mut i = INFO_BLOCK_SIZE.to_be_bytes().to_vec();
                     i.extend_from_slice(&MIN_BLOCK.to_be_bytes());
                     i.extend_from_slice(&PREFERRED_BLOCK.to_be_bytes());
                     i.extend_from_slice(&MAX_PAYLOAD.to_be_bytes());
-                    reply(w, opt, REP_INFO, &i).await?;
+                    reply(s, opt, REP_INFO, &i).await?;
                 }
-                reply(w, opt, REP_ACK, &[]).await?;
+                reply(s, opt, REP_ACK, &[]).await?;
                 if opt == OPT_GO {
                     let base_allocation = contexts.as_ref().is_some_and(|(e, s)| *e == name && *s);
-                    return Ok(Some(Session {
+                    return Ok(Outcome::Session(Session {
                         name,
                         export,
                         framing,
@@ -265,7 +327,7 @@ where
                     }));
                 }
             }
-            _ => error(w, opt, REP_ERR_UNSUP, "option not supported").await?,
+            _ => error(s, opt, REP_ERR_UNSUP, "option not supported").await?,
         }
     }
 }

@@ -6,7 +6,7 @@
 //! `Exports`; `NBD_OPT_LIST` reveals none of them, as export names are
 //! capabilities, and removing a name also ends the connections opened
 //! with it. `Limits` bound the connections open at once and the time a
-//! client may spend before transmission.
+//! client may spend before transmission; TLS (`tls.rs`) is optional.
 
 pub mod handshake;
 pub mod proto;
@@ -14,23 +14,29 @@ pub mod reply;
 pub mod request;
 pub mod serve;
 pub mod threads;
+pub mod tls;
 pub mod transmission;
 
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
+use std::io;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::io::BufReader;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_openssl::SslStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use crate::device::BlockDevice;
+use handshake::{Outcome, Session, TlsState};
 use threads::ConnectionThreads;
+use tls::Tls;
 
 /// A device served under a name.
 #[derive(Clone)]
@@ -109,18 +115,20 @@ impl Default for Limits {
     }
 }
 
-/// Accepts NBD connections until `shutdown`, within the default limits.
-pub async fn serve(listener: TcpListener, exports: Arc<Exports>, shutdown: CancellationToken) {
-    serve_with(listener, exports, Limits::default(), shutdown).await
+/// How a server runs: its limits and, optionally, TLS.
+#[derive(Clone, Default)]
+pub struct Options {
+    pub limits: Limits,
+    pub tls: Option<Arc<Tls>>,
 }
 
 /// Accepts NBD connections until `shutdown`; each runs on its own task
 /// (on one of the connection threads, `threads.rs`), so a misbehaving
 /// client only ever loses its own connection.
-pub async fn serve_with(
+pub async fn serve(
     listener: TcpListener,
     exports: Arc<Exports>,
-    limits: Limits,
+    options: Options,
     shutdown: CancellationToken,
 ) {
     let threads = match ConnectionThreads::start() {
@@ -128,7 +136,7 @@ pub async fn serve_with(
         Err(e) => return warn!("cannot start the NBD connection threads: {e}"),
     };
     let tracker = TaskTracker::new();
-    let open = Arc::new(Semaphore::new(limits.connections));
+    let open = Arc::new(Semaphore::new(options.limits.connections));
     loop {
         let permit = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -154,36 +162,97 @@ pub async fn serve_with(
                 continue;
             }
         };
-        let exports = exports.clone();
+        let (exports, options) = (exports.clone(), options.clone());
         let shutdown = shutdown.clone();
         threads.spawn(tracker.track_future(async move {
             let _open = permit;
-            let stream = match tokio::net::TcpStream::from_std(stream) {
+            let stream = match TcpStream::from_std(stream) {
                 Ok(s) => s,
                 Err(e) => return warn!(%peer, "cannot serve the connection: {e}"),
             };
-            let (read, write) = stream.into_split();
-            let mut read = tokio::io::BufReader::with_capacity(256 * 1024, read);
-            let mut write = tokio::io::BufWriter::new(write);
-            let negotiated = tokio::time::timeout(
-                limits.handshake,
-                handshake::negotiate(&mut read, &mut write, &exports),
-            )
-            .await;
-            match negotiated {
-                Ok(Ok(Some(session))) => {
-                    debug!(%peer, export = %session.name, framing = ?session.framing, "transmission starts");
-                    let write = write.into_inner();
-                    if let Err(e) = transmission::run(read, write, session, shutdown).await {
-                        debug!(%peer, "connection ended: {e}");
-                    }
-                }
-                Ok(Ok(None)) => debug!(%peer, "client left during the handshake"),
-                Ok(Err(e)) => debug!(%peer, "handshake failed: {e}"),
-                Err(_) => debug!(%peer, "handshake took too long"),
+            if let Err(e) = connection(stream, &exports, &options, shutdown).await {
+                debug!(%peer, "connection ended: {e}");
             }
         }));
     }
     tracker.close();
     tracker.wait().await;
+}
+
+/// A negotiated connection, ready for transmission.
+enum Negotiated {
+    Plain(TcpStream, Session),
+    Tls(SslStream<TcpStream>, Session),
+}
+
+/// The handshake (within the time limit), then transmission.
+async fn connection(
+    stream: TcpStream,
+    exports: &Exports,
+    options: &Options,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let negotiated = tokio::time::timeout(
+        options.limits.handshake,
+        negotiate(stream, exports, options.tls.as_deref()),
+    )
+    .await
+    .map_err(|_| io::Error::other("handshake took too long"))??;
+    match negotiated {
+        None => Ok(()),
+        Some(Negotiated::Plain(stream, session)) => {
+            debug!(export = %session.name, framing = ?session.framing, "transmission starts");
+            let (read, write) = stream.into_split();
+            let read = BufReader::with_capacity(READ_BUFFER, read);
+            transmission::run(read, write, session, shutdown).await
+        }
+        Some(Negotiated::Tls(stream, session)) => {
+            debug!(export = %session.name, framing = ?session.framing, "TLS transmission starts");
+            let (read, write) = tokio::io::split(stream);
+            let read = BufReader::with_capacity(READ_BUFFER, read);
+            transmission::run(read, write, session, shutdown).await
+        }
+    }
+}
+
+/// Bytes read from a connection at a time in transmission.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// The stream under `buffered`, which must hold nothing unread (a client
+/// waits for each option's reply, so it has not sent anything more).
+fn unbuffered<S: tokio::io::AsyncRead>(buffered: BufReader<S>) -> io::Result<S> {
+    if !buffered.buffer().is_empty() {
+        return Err(io::Error::other("client sent more before the reply"));
+    }
+    Ok(buffered.into_inner())
+}
+
+/// Greets, haggles, and starts TLS if the client asks for it.
+async fn negotiate(
+    stream: TcpStream,
+    exports: &Exports,
+    tls: Option<&Tls>,
+) -> io::Result<Option<Negotiated>> {
+    let mut state = TlsState {
+        offered: tls.is_some(),
+        required: tls.is_some_and(|t| t.required),
+        active: false,
+    };
+    let mut plain = BufReader::with_capacity(4096, stream);
+    let no_zeroes = handshake::greet(&mut plain).await?;
+    let tls = match handshake::haggle(&mut plain, exports, no_zeroes, state).await? {
+        Outcome::Aborted => return Ok(None),
+        Outcome::Session(session) => {
+            return Ok(Some(Negotiated::Plain(unbuffered(plain)?, session)))
+        }
+        Outcome::StartTls => tls.expect("STARTTLS is only accepted with TLS"),
+    };
+    let secured = tls.accept(unbuffered(plain)?).await?;
+    state.active = true;
+    let mut secured = BufReader::with_capacity(4096, secured);
+    match handshake::haggle(&mut secured, exports, no_zeroes, state).await? {
+        Outcome::Session(session) => Ok(Some(Negotiated::Tls(unbuffered(secured)?, session))),
+        Outcome::Aborted => Ok(None),
+        Outcome::StartTls => Err(io::Error::other("STARTTLS twice")),
+    }
 }

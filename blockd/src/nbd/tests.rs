@@ -51,7 +51,12 @@ async fn removing_an_export_ends_a_busy_connection() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(serve(listener, exports.clone(), shutdown.clone()));
+    let server = tokio::spawn(serve(
+        listener,
+        exports.clone(),
+        Default::default(),
+        shutdown.clone(),
+    ));
     let (mut r, mut w) = go(addr, "v").await.into_split();
     // Reads pipelined without pause, until the server stops taking them.
     let sender = tokio::spawn(async move {
@@ -97,12 +102,8 @@ async fn slow_handshakes_are_cut_and_connections_are_bounded() {
         handshake: Duration::from_millis(800),
         connections: 2,
     };
-    let server = tokio::spawn(super::serve_with(
-        listener,
-        exports,
-        limits,
-        shutdown.clone(),
-    ));
+    let options = super::Options { limits, tls: None };
+    let server = tokio::spawn(serve(listener, exports, options, shutdown.clone()));
     let greeting = |mut s: TcpStream| async move {
         let mut hello = [0u8; 18];
         s.read_exact(&mut hello).await.map(|_| s)

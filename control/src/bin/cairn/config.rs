@@ -49,6 +49,8 @@ pub struct BlockSettings {
     pub cache_mib: u64,
     /// Read cache on the local disk, in MiB (0: none).
     pub disk_cache_mib: u64,
+    /// TLS for NBD, if any.
+    pub nbd_tls: Option<blockd::nbd::tls::TlsConfig>,
 }
 
 impl Default for BlockSettings {
@@ -60,6 +62,7 @@ impl Default for BlockSettings {
             segment_policy: None,
             cache_mib: blockd::config::default_cache_mib(),
             disk_cache_mib: blockd::config::default_disk_cache_mib(),
+            nbd_tls: None,
         }
     }
 }

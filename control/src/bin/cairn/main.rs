@@ -128,6 +128,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     .await?;
     info!(addr = %identity_addr, "identity service listening");
     info!(addr = %volume_addr, "volume service listening");
+    let nbd_options = blockd::nbd_options(cfg.blockd.nbd_tls.as_ref())?;
     let volumes_cfg = blockd::VolumesConfig {
         api_bind: volume_addr,
         data_dir: cfg.data_dir.join("blockd"),
@@ -160,6 +161,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         volume_listener,
         nbd_listener,
         std::sync::Arc::new(blockd::nbd::Exports::default()),
+        nbd_options,
         shutdown.clone(),
     ));
     tokio::select! {
