@@ -5,7 +5,8 @@
 //! is downloaded to a scratch file, checked with `qemu-img info` (no
 //! backing file, data file or extent other than itself; run under
 //! `prlimit` memory and CPU limits), and `qemu-img convert` writes it as
-//! raw into the new volume through a private NBD export; zeros are
+//! raw into the new volume through a private NBD server on loopback
+//! (serving that volume alone, never TLS); zeros are
 //! skipped, so the volume stays thin. Both are killed if they run too
 //! long.
 
@@ -14,7 +15,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::images::ImageInfo;
+use crate::nbd::{self, Export, Exports};
 use crate::records::VolumeRecord;
 use crate::service::{blocking, export_name, volume_key, BlockService, Source};
 use crate::volume::extent::Located;
@@ -208,15 +212,26 @@ impl BlockService {
             needed <= crate::device::BlockDevice::size(device.as_ref()),
             "the image's disk ({needed} bytes) is larger than the volume"
         );
+        // A private NBD server on loopback, serving only this volume under
+        // a name of its own: the public server may require TLS, and the
+        // conversion never shows there.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
         let name = export_name();
-        self.serve(&name, &device, false, id);
-        let addr = self.nbd_addr();
-        let host = if addr.ip().is_unspecified() {
-            "127.0.0.1".to_string()
-        } else {
-            addr.ip().to_string()
-        };
-        let target = format!("nbd://{host}:{}/{name}", addr.port());
+        let exports = Arc::new(Exports::default());
+        exports.insert(
+            name.clone(),
+            Export::new(device.clone(), false, format!("volume {id}")),
+        );
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(nbd::serve(
+            listener,
+            exports.clone(),
+            nbd::Options::default(),
+            stop.clone(),
+        ));
+        let target = format!("nbd://{addr}/{name}");
+        let scratch_bytes = tokio::fs::metadata(scratch).await?.len();
         let mut convert = tokio::process::Command::new("qemu-img");
         convert.args([
             "convert",
@@ -229,8 +244,10 @@ impl BlockService {
             "--target-is-zero",
         ]);
         convert.arg(scratch).arg(&target);
-        let out = run_bounded(convert, convert_time(needed), "qemu-img convert").await;
-        self.exports.remove(&name);
+        let out = run_bounded(convert, convert_time(scratch_bytes), "qemu-img convert").await;
+        exports.remove(&name);
+        stop.cancel();
+        let _ = server.await;
         let out = out?;
         anyhow::ensure!(
             out.status.success(),
@@ -246,8 +263,9 @@ const INFO_MEMORY: u64 = 1 << 30;
 /// CPU time `qemu-img info` may use (and half its wall-clock limit).
 const INFO_TIME: Duration = Duration::from_secs(30);
 
-/// How long converting a disk of `bytes` may take: two minutes, plus a
-/// second for every 16 MiB.
+/// How long converting an image file of `bytes` may take: two minutes,
+/// plus a second for every 16 MiB (holes in its disk cost next to
+/// nothing, so the file's size bounds the work, not the disk's).
 fn convert_time(bytes: u64) -> Duration {
     Duration::from_secs(120 + bytes / (16 << 20))
 }

@@ -56,6 +56,27 @@ impl std::fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
+/// Refuses a new attachment of `v`, which is not multiattach, if it has
+/// one already, unless the same server (`instance`) asks again (as when
+/// it moves between hosts); in Cinder's words.
+pub fn reservable(v: &VolumeRecord, instance: Option<&str>) -> Result<(), Refused> {
+    let same_server =
+        |x: &AttachmentRecord| instance.is_some() && x.instance_uuid.as_deref() == instance;
+    if v.attachments.is_empty() || v.attachments.iter().any(same_server) {
+        return Ok(());
+    }
+    let current = if v.status == "available" {
+        "reserved"
+    } else {
+        v.status.as_str()
+    };
+    Err(Refused(format!(
+        "Invalid volume: Volume {} status must be available or downloading to reserve, \
+         but the current status is {current}.",
+        v.id
+    )))
+}
+
 /// Where a new volume's contents come from.
 pub enum Source {
     Empty,
@@ -77,6 +98,8 @@ pub struct BlockService {
     nbd_addr: SocketAddr,
     pack_wanted: Arc<Notify>,
     clean_wanted: Arc<Notify>,
+    /// Packs running in the background.
+    packing: tokio_util::task::TaskTracker,
     /// The image service, if volumes may be made from images.
     pub(crate) images: Option<Images>,
     /// Serializes record changes.
@@ -143,6 +166,7 @@ impl BlockService {
             nbd_addr,
             pack_wanted: Arc::new(Notify::new()),
             clean_wanted: Arc::new(Notify::new()),
+            packing: tokio_util::task::TaskTracker::new(),
             images,
             changes: tokio::sync::Mutex::new(()),
         });
@@ -374,31 +398,20 @@ impl BlockService {
     // Attachments.
 
     /// Adds an attachment to a volume, serving a new export for it when
-    /// `connect`; answers the attachment.
+    /// `connect`; answers the attachment. With `exclusive` (a new
+    /// attachment, as opposed to the legacy flow's connection, which
+    /// Cinder checks at `os-reserve`), the volume must have no other.
     pub async fn attach(
         &self,
         volume_id: &str,
         mut a: AttachmentRecord,
         connect: bool,
+        exclusive: bool,
     ) -> anyhow::Result<AttachmentRecord> {
         let _serial = self.changes.lock().await;
         let mut v = self.volume(volume_id).await?.context("no such volume")?;
-        // Volumes are not multiattach: one attachment at a time, unless
-        // the same server asks again (as when it moves between hosts).
-        let same_server =
-            |x: &AttachmentRecord| x.instance_uuid.is_some() && x.instance_uuid == a.instance_uuid;
-        if !v.attachments.is_empty() && !v.attachments.iter().any(same_server) {
-            let current = if v.status == "available" {
-                "reserved"
-            } else {
-                v.status.as_str()
-            };
-            return Err(Refused(format!(
-                "Invalid volume: Volume {} status must be available or downloading to reserve, \
-                 but the current status is {current}.",
-                v.id
-            ))
-            .into());
+        if exclusive {
+            reservable(&v, a.instance_uuid.as_deref())?;
         }
         if connect {
             let name = export_name();
@@ -462,7 +475,7 @@ impl BlockService {
                 _ = self.clean_wanted.notified() => next_clean = tokio::time::Instant::now(),
                 _ = tokio::time::sleep(PACK_TICK) => {}
             }
-            self.pack_due(PACK_IDLE).await;
+            self.pack_due(PACK_IDLE);
             if tokio::time::Instant::now() >= next_clean {
                 if let Err(e) = cleaner.sweep(&self.store, &self.segments).await {
                     tracing::warn!("segment cleaner failed: {e:#}");
@@ -481,7 +494,7 @@ impl BlockService {
                 next_clean = tokio::time::Instant::now() + wait;
             }
         }
-        if tokio::time::timeout(FINAL_PACK, self.pack_due(Duration::ZERO))
+        if tokio::time::timeout(FINAL_PACK, self.drain_packs())
             .await
             .is_err()
         {
@@ -542,18 +555,42 @@ impl BlockService {
         Ok((orphans, rewritten))
     }
 
-    async fn pack_due(&self, idle: Duration) {
-        let devices: Vec<Arc<VolumeDevice>> = self
-            .devices
+    fn devices_wanting_pack(&self, idle: Duration) -> Vec<Arc<VolumeDevice>> {
+        self.devices
             .lock()
             .expect("devices lock")
             .values()
             .filter(|d| d.wants_pack(idle))
             .cloned()
-            .collect();
-        for d in devices {
-            if let Err(e) = d.pack().await {
-                tracing::warn!(volume = %d.id, "cannot pack journal: {e:#}");
+            .collect()
+    }
+
+    /// Starts a pack of each volume that wants one; packs run beside each
+    /// other and beside the cleaner.
+    fn pack_due(&self, idle: Duration) {
+        for d in self.devices_wanting_pack(idle) {
+            self.packing.spawn(async move {
+                if let Err(e) = d.pack().await {
+                    tracing::warn!(volume = %d.id, "cannot pack journal: {e:#}");
+                }
+            });
+        }
+    }
+
+    /// At shutdown: lets running packs finish, then packs what is left.
+    async fn drain_packs(&self) {
+        self.packing.close();
+        self.packing.wait().await;
+        for d in self.devices_wanting_pack(Duration::ZERO) {
+            loop {
+                match d.pack().await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => {
+                        tracing::warn!(volume = %d.id, "cannot pack journal: {e:#}");
+                        break;
+                    }
+                }
             }
         }
     }

@@ -196,12 +196,11 @@ def test_attach_round_trip_holes_and_revocation(cinder, tmp_path):
     vol = cinder.create(size=1, name="nbd-rt")
     att, uri = cinder.attach(vol)
     assert cinder.call("GET", f"/volumes/{vol}", expect=200).json()["volume"]["status"] == "in-use"
-    # Not multiattach: a second attachment, or a legacy connection, is refused.
+    # Not multiattach: a second attachment, or a legacy reservation, is refused.
     r = cinder.call("POST", "/attachments", {"attachment": {
         "volume_uuid": vol, "connector": {"host": "other-host"}}}, expect=400)
     assert "status must be available or downloading to reserve" in r.json()["badRequest"]["message"], r.text
-    cinder.call("POST", f"/volumes/{vol}/action",
-                {"os-initialize_connection": {"connector": {"host": "other-host"}}}, expect=400)
+    cinder.call("POST", f"/volumes/{vol}/action", {"os-reserve": {}}, expect=400)
     assert len(cinder.call("GET", f"/volumes/{vol}", expect=200).json()["volume"]["attachments"]) == 1
     # Four random MiB at the start and one at 512 MiB, zeros between.
     src = tmp_path / "src.raw"

@@ -88,7 +88,12 @@ pub async fn run(service: &BlockService, caller: &Caller, call: &Call, id: &str)
             service.update_volume(&v).await?;
             Ok(Reply::empty(StatusCode::ACCEPTED))
         }
-        "os-reserve" | "os-unreserve" | "os-begin_detaching" | "os-roll_detaching" => {
+        "os-reserve" => {
+            super::volumes::attachable(&v)?;
+            crate::service::reservable(&v, None).map_err(|r| ApiError::BadRequest(r.0))?;
+            Ok(Reply::empty(StatusCode::ACCEPTED))
+        }
+        "os-unreserve" | "os-begin_detaching" | "os-roll_detaching" => {
             Ok(Reply::empty(StatusCode::ACCEPTED))
         }
         "os-initialize_connection" => {
@@ -108,7 +113,7 @@ pub async fn run(service: &BlockService, caller: &Caller, call: &Call, id: &str)
                 export_name: None,
                 attached_at: None,
             };
-            let a = service.attach(&v.id, a, true).await?;
+            let a = service.attach(&v.id, a, true, false).await?;
             Ok(Reply::json(
                 StatusCode::OK,
                 json!({"connection_info": render::connection_info(&a, service.nbd_addr())}),

@@ -83,7 +83,7 @@ pub async fn create(service: &BlockService, caller: &Caller, call: &Call) -> Api
         export_name: None,
         attached_at: connector.map(|_| now_text()),
     };
-    let a = service.attach(&v.id, a, connector.is_some()).await?;
+    let a = service.attach(&v.id, a, connector.is_some(), true).await?;
     Ok(Reply::json(
         StatusCode::OK,
         json!({"attachment": render::attachment(&a, service.nbd_addr())}),

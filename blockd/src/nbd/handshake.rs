@@ -172,7 +172,11 @@ where
         if len > MAX_OPTION {
             // Too long to be anything this server understands: drop it.
             tokio::io::copy(&mut (&mut *s).take(u64::from(len)), &mut tokio::io::sink()).await?;
-            error(s, opt, REP_ERR_TOO_BIG, "option too long").await?;
+            if tls.required && !tls.active {
+                error(s, opt, REP_ERR_TLS_REQD, "TLS is required").await?;
+            } else {
+                error(s, opt, REP_ERR_TOO_BIG, "option too long").await?;
+            }
             continue;
         }
         let mut data = vec![0u8; len as usize];

@@ -23,10 +23,6 @@ use super::serve::handle;
 
 /// Requests waiting on blocking threads at once per connection.
 const MAX_IN_FLIGHT: usize = 64;
-/// Requests on blocking threads at once in the whole process. It stays
-/// well under tokio's 512 blocking threads, so that writers waiting for
-/// the packer never hold every thread the packer itself needs.
-static ON_BLOCKING_THREADS: Semaphore = Semaphore::const_new(128);
 /// Gathered replies are sent once this large, even with requests pending.
 const SEND_AT: usize = 256 * 1024;
 
@@ -123,7 +119,6 @@ where
         let (writer, session) = (writer.clone(), session.clone());
         let payload = std::mem::take(&mut payload);
         tracker.spawn(async move {
-            let thread = ON_BLOCKING_THREADS.acquire().await.expect("never closed");
             let framing = session.framing;
             let reply = tokio::task::spawn_blocking(move || {
                 let mut reply = Vec::new();
@@ -137,7 +132,6 @@ where
                 error(&mut reply, framing, &req, EIO, "request failed");
                 reply
             });
-            drop(thread);
             if let Err(e) = writer.lock().await.write_all(&reply).await {
                 tracing::debug!("reply failed: {e}");
             }

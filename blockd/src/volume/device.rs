@@ -4,9 +4,13 @@
 //! (the journal moves to a new generation), writes its data as one
 //! immutable segment object, folds it into the extent map, commits the
 //! map to RocksDB and retires the sealed journal files (one is kept
-//! for the next generation to reuse). Reads resolve
-//! through the overlay, then the sealed overlay, then the extent map
+//! for the next generation to reuse). Two packs may store segments at
+//! once; they commit in generation order, and a pack that failed is
+//! retried before any newer one commits. Reads resolve through the
+//! overlay, then the sealed overlays (newest first), then the extent map
 //! (segment pieces through the read cache); anything unmapped is a hole.
+//! A pack whose RocksDB commit fails stops the volume (memory and disk
+//! would disagree) until a restart replays the journal.
 //!
 //! Device calls block (they run on blocking threads); segment I/O inside
 //! them runs on the runtime through its `Handle`. The `try_` calls never
@@ -16,6 +20,7 @@
 //! does its file and RocksDB work with `spawn_blocking`; a packed
 //! segment's pieces go into the read cache as it is stored.
 
+use std::collections::VecDeque;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -48,14 +53,26 @@ struct State {
     journal: JournalFile,
     /// What `flush` syncs (the current generation's file).
     sync: Arc<std::fs::File>,
-    /// A sealed overlay being packed, with the newest generation it covers.
-    sealed: Option<(u64, Arc<RangeMap<Written>>)>,
-    /// That generation's file, which a FLUSH must sync too until the pack
-    /// commits (sealing does not wait for it to be durable).
-    sealed_sync: Option<Arc<std::fs::File>>,
+    /// Sealed overlays not yet committed, oldest first.
+    sealed: VecDeque<Sealed>,
     map: RangeMap<Located>,
     last_write: Instant,
 }
+
+/// An overlay sealed for packing: what it holds, the newest journal
+/// generation it covers, and that generation's file, which a FLUSH must
+/// sync too until the pack commits (sealing does not wait for it).
+struct Sealed {
+    generation: u64,
+    overlay: Arc<RangeMap<Written>>,
+    sync: Arc<std::fs::File>,
+    /// A pack is storing it now (false again if that pack failed).
+    in_flight: bool,
+}
+
+/// Sealed overlays at most (each up to `WRITE_LIMIT` bytes): so many
+/// packs store their segments at once, and commit in order.
+const MAX_SEALED: usize = 2;
 
 /// Segment stretches a read still has to fetch, with where they go.
 type Missing<'b> = Vec<(Located, &'b mut [u8])>;
@@ -67,6 +84,36 @@ enum Source {
     Segment(Located),
 }
 
+/// Where each stretch of a range comes from: the first of `layers`
+/// (overlays, newest first) that holds it, else the extent map.
+fn resolve(
+    layers: &[&RangeMap<Written>],
+    map: &RangeMap<Located>,
+    start: u64,
+    len: u64,
+    out: &mut Vec<(u64, Source)>,
+) {
+    let Some((top, below)) = layers.split_first() else {
+        for m in map.lookup(start, len) {
+            out.push((
+                m.len,
+                match m.value {
+                    Some(l) => Source::Segment(l),
+                    None => Source::Zero,
+                },
+            ));
+        }
+        return;
+    };
+    for a in top.lookup(start, len) {
+        match a.value {
+            Some(Written::Data(b)) => out.push((a.len, Source::Bytes(b.slice(..a.len as usize)))),
+            Some(Written::Zero) => out.push((a.len, Source::Zero)),
+            None => resolve(below, map, a.start, a.len, out),
+        }
+    }
+}
+
 /// A volume: journal, overlay and extent map.
 pub struct VolumeDevice {
     pub id: String,
@@ -76,10 +123,17 @@ pub struct VolumeDevice {
     store: Arc<Store>,
     segments: Arc<Segments>,
     rt: Handle,
-    pack_lock: tokio::sync::Mutex<()>,
+    /// One permit per pack that may run; `close` takes them all.
+    packs: tokio::sync::Semaphore,
+    /// Woken when a pack commits or gives up.
+    committed: Notify,
     room: (Mutex<()>, Condvar),
     pack_wanted: Arc<Notify>,
     closed: AtomicBool,
+    /// Set when a pack could not commit its map: the memory and RocksDB
+    /// disagree, so the volume serves nothing more until a restart
+    /// (which replays the journal onto the last committed map).
+    failed: AtomicBool,
 }
 
 fn io_err(e: anyhow::Error) -> io::Error {
@@ -139,18 +193,19 @@ impl VolumeDevice {
                 active_bytes,
                 journal,
                 sync,
-                sealed: None,
-                sealed_sync: None,
+                sealed: VecDeque::new(),
                 map,
                 last_write: Instant::now(),
             }),
             store,
             segments,
             rt,
-            pack_lock: tokio::sync::Mutex::new(()),
+            packs: tokio::sync::Semaphore::new(MAX_SEALED),
+            committed: Notify::new(),
             room: (Mutex::new(()), Condvar::new()),
             pack_wanted,
             closed: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
         })
     }
 
@@ -163,7 +218,8 @@ impl VolumeDevice {
     /// is running or will commit.
     pub async fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        let _no_pack_in_flight = self.pack_lock.lock().await;
+        self.committed.notify_waiters();
+        let _no_pack_in_flight = self.packs.acquire_many(MAX_SEALED as u32).await;
     }
 
     /// Removes the journal files (the volume is deleted).
@@ -178,16 +234,26 @@ impl VolumeDevice {
         if self.closed.load(Ordering::SeqCst) {
             return Err(io::Error::other("volume is deleted"));
         }
+        if self.failed.load(Ordering::SeqCst) {
+            return Err(io::Error::other(
+                "volume stopped after a failed metadata commit",
+            ));
+        }
         Ok(())
     }
 
-    /// Whether the overlay holds data worth packing: enough bytes, or any
-    /// bytes after `idle` without writes.
+    /// Whether a pack could start and has work: a sealed overlay whose
+    /// pack failed, or an overlay worth sealing (enough bytes, or any
+    /// bytes after `idle` without writes).
     pub fn wants_pack(&self, idle: Duration) -> bool {
+        if self.packs.available_permits() == 0 {
+            return false;
+        }
         let st = self.state.read().expect("volume lock");
-        st.sealed.is_some()
-            || st.active_bytes >= PACK_BYTES
-            || (st.active_bytes > 0 && st.last_write.elapsed() >= idle)
+        st.sealed.iter().any(|s| !s.in_flight)
+            || (st.sealed.len() < MAX_SEALED
+                && (st.active_bytes >= PACK_BYTES
+                    || (st.active_bytes > 0 && st.last_write.elapsed() >= idle)))
     }
 
     /// The state, read-locked; without `wait`, `None` if a writer holds it
@@ -207,40 +273,11 @@ impl VolumeDevice {
     /// if the state is locked.
     fn plan(&self, offset: u64, len: u64, wait: bool) -> Option<Vec<(u64, Source)>> {
         let st = self.read_state(wait)?;
+        let mut layers: Vec<&RangeMap<Written>> = Vec::with_capacity(1 + st.sealed.len());
+        layers.push(&st.active);
+        layers.extend(st.sealed.iter().rev().map(|s| s.overlay.as_ref()));
         let mut out = Vec::new();
-        let written = |w: Written, n: u64| match w {
-            Written::Data(b) => Source::Bytes(b.slice(..n as usize)),
-            Written::Zero => Source::Zero,
-        };
-        for a in st.active.lookup(offset, len) {
-            if let Some(w) = a.value {
-                out.push((a.len, written(w, a.len)));
-                continue;
-            }
-            let sealed = match &st.sealed {
-                Some((_, s)) => s.lookup(a.start, a.len),
-                None => vec![super::rangemap::Stretch {
-                    start: a.start,
-                    len: a.len,
-                    value: None,
-                }],
-            };
-            for s in sealed {
-                if let Some(w) = s.value {
-                    out.push((s.len, written(w, s.len)));
-                    continue;
-                }
-                for m in st.map.lookup(s.start, s.len) {
-                    out.push((
-                        m.len,
-                        match m.value {
-                            Some(l) => Source::Segment(l),
-                            None => Source::Zero,
-                        },
-                    ));
-                }
-            }
-        }
+        resolve(&layers, &st.map, offset, len, &mut out);
         Some(out)
     }
 
@@ -339,26 +376,55 @@ impl VolumeDevice {
         Ok(true)
     }
 
-    /// Seals the overlay for packing (or answers the one already sealed).
-    fn seal(&self) -> io::Result<Option<(u64, Arc<RangeMap<Written>>)>> {
+    /// What a pack should store: the oldest sealed overlay no pack is
+    /// storing (one whose pack failed), else the overlay, sealed now
+    /// (the journal moves to a new generation) if there is room.
+    fn take_work(&self) -> io::Result<Option<(u64, Arc<RangeMap<Written>>)>> {
         let mut st = self.state.write().expect("volume lock");
-        if let Some(s) = &st.sealed {
-            return Ok(Some(s.clone()));
+        if let Some(s) = st.sealed.iter_mut().find(|s| !s.in_flight) {
+            s.in_flight = true;
+            return Ok(Some((s.generation, s.overlay.clone())));
         }
-        if st.active_bytes == 0 {
+        if st.active_bytes == 0 || st.sealed.len() >= MAX_SEALED {
             return Ok(None);
         }
         // Until the pack commits, the sealed data lives only in the
         // journal; FLUSH syncs the sealed file as well as the new one.
         let generation = st.journal.generation;
         let next = JournalFile::open(&self.dir, generation + 1)?;
-        let sealed_sync = std::mem::replace(&mut st.sync, Arc::new(next.handle()?));
-        st.sealed_sync = Some(sealed_sync);
+        let sync = std::mem::replace(&mut st.sync, Arc::new(next.handle()?));
         st.journal = next;
-        let sealed = Arc::new(std::mem::replace(&mut st.active, RangeMap::new()));
+        let overlay = Arc::new(std::mem::replace(&mut st.active, RangeMap::new()));
         st.active_bytes = 0;
-        st.sealed = Some((generation, sealed.clone()));
-        Ok(Some((generation, sealed)))
+        st.sealed.push_back(Sealed {
+            generation,
+            overlay: overlay.clone(),
+            sync,
+            in_flight: true,
+        });
+        Ok(Some((generation, overlay)))
+    }
+
+    /// The sealed overlay of `generation` is no longer being stored.
+    fn release(&self, generation: u64) {
+        let mut st = self.state.write().expect("volume lock");
+        if let Some(s) = st.sealed.iter_mut().find(|s| s.generation == generation) {
+            s.in_flight = false;
+        }
+        drop(st);
+        self.committed.notify_waiters();
+    }
+
+    /// Whether `generation` is the oldest sealed overlay (its turn to
+    /// commit); `None` if an older one has no pack storing it (so this
+    /// one cannot commit before a retry of that one).
+    fn turn(&self, generation: u64) -> Option<bool> {
+        let st = self.state.read().expect("volume lock");
+        match st.sealed.front() {
+            Some(s) if s.generation == generation => Some(true),
+            Some(s) if !s.in_flight => None,
+            _ => Some(false),
+        }
     }
 
     fn commit(
@@ -368,6 +434,7 @@ impl VolumeDevice {
         placed: Vec<(u64, u64, Option<u64>)>,
     ) -> anyhow::Result<()> {
         let mut st = self.state.write().expect("volume lock");
+        debug_assert_eq!(st.sealed.front().map(|s| s.generation), Some(generation));
         for (start, len, at) in placed {
             match (segment, at) {
                 (Some(segment), Some(offset)) => {
@@ -376,10 +443,15 @@ impl VolumeDevice {
                 _ => st.map.remove(start, len),
             }
         }
-        self.store
-            .commit_pack(&self.id, &mut st.map, segment, generation)?;
-        st.sealed = None;
-        st.sealed_sync = None;
+        if let Err(e) = self
+            .store
+            .commit_pack(&self.id, &mut st.map, segment, generation)
+        {
+            self.failed.store(true, Ordering::SeqCst);
+            tracing::error!(volume = %self.id, "pack commit failed; the volume stops: {e:#}");
+            return Err(e);
+        }
+        st.sealed.pop_front();
         drop(st);
         for g in journal::generations(&self.dir)? {
             if g <= generation {
@@ -387,21 +459,41 @@ impl VolumeDevice {
             }
         }
         self.room.1.notify_all();
+        self.committed.notify_waiters();
         Ok(())
     }
 
-    /// Packs the overlay into a segment; answers whether there was anything.
+    /// Packs an overlay into a segment (retrying one whose pack failed,
+    /// or sealing the current one); answers whether it did. Up to
+    /// `MAX_SEALED` packs store their segments at once; each commits in
+    /// generation order.
     pub async fn pack(self: &Arc<Self>) -> anyhow::Result<bool> {
-        let _one_at_a_time = self.pack_lock.lock().await;
-        if self.closed.load(Ordering::SeqCst) {
+        let _slot = self.packs.acquire().await.expect("never closed");
+        if self.check_open().is_err() {
             return Ok(false);
         }
         let started = Instant::now();
         let this = self.clone();
-        let Some((generation, sealed)) = tokio::task::spawn_blocking(move || this.seal()).await??
+        let Some((generation, sealed)) =
+            tokio::task::spawn_blocking(move || this.take_work()).await??
         else {
             return Ok(false);
         };
+        match self.store_and_commit(generation, &sealed, started).await {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                self.release(generation);
+                Err(e)
+            }
+        }
+    }
+
+    async fn store_and_commit(
+        self: &Arc<Self>,
+        generation: u64,
+        sealed: &RangeMap<Written>,
+        started: Instant,
+    ) -> anyhow::Result<()> {
         let mut data = BytesMut::new();
         let mut placed = Vec::new();
         for (start, len, w) in sealed.iter() {
@@ -428,6 +520,26 @@ impl VolumeDevice {
             Some(id)
         };
         let stored_at = started.elapsed();
+        // Commits go in generation order: wait for older packs.
+        loop {
+            let committed = self.committed.notified();
+            tokio::pin!(committed);
+            committed.as_mut().enable();
+            let gave_up = match self.turn(generation) {
+                Some(true) => break,
+                None => Some("an older pack failed; this one is retried after it"),
+                Some(false) if self.closed.load(Ordering::SeqCst) => Some("the volume is closed"),
+                Some(false) => None,
+            };
+            if let Some(why) = gave_up {
+                // The stored segment is an orphan; the compactor removes it.
+                if let Some(id) = segment {
+                    self.store.abandon_segment(id);
+                }
+                anyhow::bail!("{why}");
+            }
+            committed.await;
+        }
         let this = self.clone();
         let committed =
             tokio::task::spawn_blocking(move || this.commit(generation, segment, placed))
@@ -435,7 +547,6 @@ impl VolumeDevice {
                 .map_err(anyhow::Error::from)
                 .and_then(|r| r);
         if let Err(e) = committed {
-            // The stored segment is an orphan now; the compactor removes it.
             if let Some(id) = segment {
                 self.store.abandon_segment(id);
             }
@@ -450,7 +561,15 @@ impl VolumeDevice {
             took = ?started.elapsed(),
             "journal packed"
         );
-        Ok(true)
+        Ok(())
+    }
+
+    /// Whether everything written up to journal generation `target` is in
+    /// the extent map.
+    fn settled(&self, target: u64) -> bool {
+        let st = self.state.read().expect("volume lock");
+        st.sealed.front().is_none_or(|s| s.generation > target)
+            && (st.journal.generation > target || st.active_bytes == 0)
     }
 
     /// Points the map's moved stretches at their copies and commits them.
@@ -464,11 +583,18 @@ impl VolumeDevice {
 
     /// Packs everything written so far and answers a copy of the extent map.
     pub async fn frozen_map(self: &Arc<Self>) -> anyhow::Result<RangeMap<Located>> {
-        // The first pack may be of an overlay sealed earlier; the second
-        // then takes what was written since.
-        for _ in 0..2 {
-            if !self.pack().await? {
+        let target = self.state.read().expect("volume lock").journal.generation;
+        loop {
+            let committed = self.committed.notified();
+            tokio::pin!(committed);
+            committed.as_mut().enable();
+            self.check_open()?;
+            if self.settled(target) {
                 break;
+            }
+            // Nothing to take means other packs hold it all: wait for them.
+            if !self.pack().await? {
+                committed.await;
             }
         }
         let st = self.state.read().expect("volume lock");
@@ -528,14 +654,18 @@ impl BlockDevice for VolumeDevice {
 
     fn flush(&self) -> io::Result<()> {
         self.check_open()?;
-        let (sync, sealed) = {
+        let files: Vec<Arc<std::fs::File>> = {
             let st = self.state.read().expect("volume lock");
-            (st.sync.clone(), st.sealed_sync.clone())
+            st.sealed
+                .iter()
+                .map(|s| s.sync.clone())
+                .chain([st.sync.clone()])
+                .collect()
         };
-        if let Some(sealed) = sealed {
-            sealed.sync_data()?;
+        for f in files {
+            f.sync_data()?;
         }
-        sync.sync_data()
+        Ok(())
     }
 
     fn trim(&self, offset: u64, len: u64) -> io::Result<()> {

@@ -78,14 +78,25 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Done with packed generation `generation`: its file becomes the spare
-/// if there is none, or is removed.
+/// if there is none, or is removed. A file of the first format is never
+/// a spare: its records do not name their generation.
 pub fn retire(dir: &Path, generation: u64) -> io::Result<()> {
     let from = path(dir, generation);
     let spare = dir.join(SPARE);
-    if spare.exists() {
+    if spare.exists() || first_magic(&from)? == Some(MAGIC_UNSTAMPED) {
         return std::fs::remove_file(from);
     }
     std::fs::rename(from, spare)
+}
+
+/// The magic of the first record in the file at `p`, if it has one.
+fn first_magic(p: &Path) -> io::Result<Option<u32>> {
+    let mut magic = [0u8; 4];
+    match File::open(p)?.read_exact(&mut magic) {
+        Ok(()) => Ok(Some(u32::from_be_bytes(magic))),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// An open journal file being appended to.
@@ -103,12 +114,16 @@ pub struct JournalFile {
 
 impl JournalFile {
     /// Opens generation `generation` in `dir`: an existing file is
-    /// appended to; otherwise the spare (or a new file) takes its name.
+    /// appended to after its last whole record (anything after it is cut
+    /// off: a torn record, or a recycled file's older ones); otherwise
+    /// the spare (or a new file) takes its name.
     pub fn open(dir: &Path, generation: u64) -> io::Result<JournalFile> {
         std::fs::create_dir_all(dir)?;
         let at = path(dir, generation);
         let existing = at.exists();
-        if !existing {
+        if existing {
+            replay(dir, generation)?;
+        } else {
             match std::fs::rename(dir.join(SPARE), &at) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     File::create(&at)?;
@@ -226,7 +241,7 @@ pub fn generations(dir: &Path) -> io::Result<Vec<u64>> {
 
 /// Reads the whole records of one generation, cutting the file at the
 /// first record that does not verify (a torn one, or what the file held
-/// in an earlier generation).
+/// in an earlier generation); what it answers is durable.
 pub fn replay(dir: &Path, generation: u64) -> io::Result<Vec<Record>> {
     let p = path(dir, generation);
     let mut bytes = Vec::new();
@@ -277,6 +292,11 @@ pub fn replay(dir: &Path, generation: u64) -> io::Result<Vec<Record>> {
         let f = File::options().write(true).open(&p)?;
         f.set_len(at as u64)?;
         f.sync_all()?;
+    } else if !records.is_empty() {
+        // A process killed before its FLUSH-less writes reached the disk
+        // left them in the page cache: what replays is made durable, as
+        // a later FLUSH syncs only the newer generation.
+        File::open(&p)?.sync_data()?;
     }
     Ok(records)
 }
@@ -393,6 +413,41 @@ mod tests {
         retire(dir.path(), 3).unwrap();
         retire(dir.path(), 4).unwrap();
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn reopening_a_generation_appends_after_its_last_whole_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = JournalFile::open(dir.path(), 1).unwrap();
+        for i in 0..3u64 {
+            j.append_data(i * 8, b"older").unwrap();
+        }
+        drop(j);
+        retire(dir.path(), 1).unwrap();
+        // The spare is renamed, then the open fails before anything is
+        // written; a second open of that generation finds the old records.
+        std::fs::rename(dir.path().join(SPARE), path(dir.path(), 2)).unwrap();
+        let mut j = JournalFile::open(dir.path(), 2).unwrap();
+        j.append_data(64, b"newer").unwrap();
+        j.sync().unwrap();
+        assert_eq!(
+            replay(dir.path(), 2).unwrap(),
+            vec![Record::Data {
+                offset: 64,
+                data: b"newer".to_vec()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_file_of_the_first_format_is_never_a_spare() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut old = MAGIC_UNSTAMPED.to_be_bytes().to_vec();
+        old.extend_from_slice(&[0u8; HEADER - 4]);
+        std::fs::write(path(dir.path(), 4), &old).unwrap();
+        retire(dir.path(), 4).unwrap();
+        assert!(!dir.path().join(SPARE).exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -178,6 +178,10 @@ pub struct MemSegments {
     /// Other accounts' objects, by `account/container/object`.
     pub shared: Mutex<HashMap<String, Bytes>>,
     pub markers: Mutex<HashSet<Marker>>,
+    /// Test hooks: so many next puts fail, and each put first waits this
+    /// many milliseconds (taken by the next put only).
+    pub failing_puts: std::sync::atomic::AtomicUsize,
+    pub slow_put_ms: std::sync::atomic::AtomicU64,
 }
 
 fn slice_of(b: &Bytes, offset: u64, len: u64) -> Bytes {
@@ -188,11 +192,21 @@ fn slice_of(b: &Bytes, offset: u64, len: u64) -> Bytes {
 
 impl SegmentStore for MemSegments {
     fn put(&self, segment: u64, data: Bytes) -> BoxFuture<'_, anyhow::Result<()>> {
-        self.objects
-            .lock()
-            .expect("segments lock")
-            .insert(segment, data);
-        Box::pin(async { Ok(()) })
+        use std::sync::atomic::Ordering::SeqCst;
+        let delay = self.slow_put_ms.swap(0, SeqCst);
+        let fail = self
+            .failing_puts
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        Box::pin(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+            anyhow::ensure!(!fail, "segment store unavailable");
+            self.objects
+                .lock()
+                .expect("segments lock")
+                .insert(segment, data);
+            Ok(())
+        })
     }
 
     fn get(&self, segment: u64, offset: u64, len: u64) -> BoxFuture<'_, anyhow::Result<Bytes>> {

@@ -231,3 +231,52 @@ async fn try_calls_serve_memory_and_decline_the_rest() {
     let ext = d.try_extents(0, 8192).unwrap().unwrap();
     assert_eq!(ext.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packs_commit_in_order_and_a_failed_one_is_retried_first() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let f = Fixture::new();
+    let d = f.open("v9");
+    // A pack that fails keeps its overlay readable and sealed.
+    write(&d, 0, vec![1u8; 8192]).await;
+    f.mem.failing_puts.store(1, SeqCst);
+    assert!(d.pack().await.is_err());
+    assert_eq!(read(&d, 0, 8192).await, vec![1u8; 8192]);
+    assert!(
+        d.wants_pack(Duration::from_secs(3600)),
+        "the failed one waits"
+    );
+    // Newer data over it; the next pack retries the older overlay first.
+    write(&d, 4096, vec![2u8; 4096]).await;
+    assert!(d.pack().await.unwrap());
+    let mut expect = vec![1u8; 4096];
+    expect.extend_from_slice(&[2u8; 4096]);
+    assert_eq!(read(&d, 0, 8192).await, expect);
+    assert!(d.pack().await.unwrap());
+    assert_eq!(f.mem.objects.lock().unwrap().len(), 2);
+    // Two packs at once: the older one stores slowly, and the newer one
+    // (over the same range) waits to commit after it.
+    write(&d, 0, vec![3u8; 4096]).await;
+    f.mem.slow_put_ms.store(300, SeqCst);
+    let slow = {
+        let d = d.clone();
+        tokio::spawn(async move { d.pack().await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    write(&d, 0, vec![4u8; 4096]).await;
+    assert!(d.pack().await.unwrap());
+    assert!(slow.await.unwrap().unwrap());
+    expect[..4096].fill(4);
+    assert_eq!(read(&d, 0, 8192).await, expect);
+    drop(d);
+    let d = f.open("v9");
+    assert_eq!(
+        read(&d, 0, 8192).await,
+        expect,
+        "the newer bytes were committed last"
+    );
+    // A snapshot's map holds everything written before it.
+    write(&d, 8192, vec![5u8; 4096]).await;
+    let map = d.frozen_map().await.unwrap();
+    assert!(map.lookup(8192, 4096).iter().all(|s| s.value.is_some()));
+}
