@@ -3,8 +3,8 @@
 //! page cache, writes into the journal); their replies are gathered while
 //! more requests are already buffered, then sent in one write. Anything
 //! else (flushes, FUA, cache misses, trims, zeroing) runs on a blocking
-//! thread and is answered as soon as it completes, so replies may overtake
-//! each other (the cookie pairs them). A request that cannot be parsed
+//! thread, which sends its reply as soon as it completes, so replies may
+//! overtake each other (the cookie pairs them). A request that cannot be parsed
 //! ends this connection only.
 
 use std::io;
@@ -120,20 +120,27 @@ where
         let payload = std::mem::take(&mut payload);
         tracker.spawn(async move {
             let framing = session.framing;
-            let reply = tokio::task::spawn_blocking(move || {
+            let rt = tokio::runtime::Handle::current();
+            let w = writer.clone();
+            // The blocking thread sends its reply itself, so the
+            // connection's thread only reads requests and serves inline.
+            let sent = tokio::task::spawn_blocking(move || {
                 let mut reply = Vec::new();
                 handle(&session, &req, &payload, false, &mut reply);
-                reply
+                rt.block_on(async { w.lock().await.write_all(&reply).await })
             })
-            .await
-            .unwrap_or_else(|e| {
-                tracing::warn!("request failed: {e}");
-                let mut reply = Vec::new();
-                error(&mut reply, framing, &req, EIO, "request failed");
-                reply
-            });
-            if let Err(e) = writer.lock().await.write_all(&reply).await {
-                tracing::debug!("reply failed: {e}");
+            .await;
+            match sent {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!("reply failed: {e}"),
+                Err(e) => {
+                    tracing::warn!("request failed: {e}");
+                    let mut reply = Vec::new();
+                    error(&mut reply, framing, &req, EIO, "request failed");
+                    if let Err(e) = writer.lock().await.write_all(&reply).await {
+                        tracing::debug!("reply failed: {e}");
+                    }
+                }
             }
             drop(permit);
         });
