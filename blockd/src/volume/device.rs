@@ -43,6 +43,11 @@ use crate::store::Store;
 pub const PACK_BYTES: u64 = 16 << 20;
 /// Journal bytes at which writers wait for the packer.
 const WRITE_LIMIT: u64 = 64 << 20;
+/// The first window of a block-status plan (reads, at most 32 MiB, take
+/// one); later windows double.
+const FIRST_EXTENT_WINDOW: u64 = 1 << 30;
+/// Extents after which a block-status plan stops (replies hold fewer).
+const ENOUGH_EXTENTS: usize = 1024;
 /// Zeros written as data by a zeroing that must not leave a hole.
 static ZEROS: [u8; 1 << 20] = [0; 1 << 20];
 
@@ -317,16 +322,27 @@ impl VolumeDevice {
     /// is locked.
     fn map_extents(&self, offset: u64, len: u64, wait: bool) -> io::Result<Option<Vec<Extent>>> {
         self.check_open()?;
-        let Some(plan) = self.plan(offset, len, wait) else {
-            return Ok(None);
-        };
+        // Planned in windows that double in size, stopping once enough
+        // extents are found: a block-status query over a huge range
+        // costs what its answer holds, not what the range holds.
+        let end = offset + len;
+        let mut at = offset;
+        let mut window = FIRST_EXTENT_WINDOW;
         let mut out: Vec<Extent> = Vec::new();
-        for (len, source) in plan {
-            let hole = matches!(source, Source::Zero);
-            match out.last_mut() {
-                Some(e) if e.hole == hole => e.len += len,
-                _ => out.push(Extent { len, hole }),
+        while at < end && out.len() < ENOUGH_EXTENTS {
+            let n = window.min(end - at);
+            let Some(plan) = self.plan(at, n, wait) else {
+                return Ok(None);
+            };
+            for (len, source) in plan {
+                let hole = matches!(source, Source::Zero);
+                match out.last_mut() {
+                    Some(e) if e.hole == hole => e.len += len,
+                    _ => out.push(Extent { len, hole }),
+                }
             }
+            at += n;
+            window = window.saturating_mul(2);
         }
         Ok(Some(out))
     }

@@ -280,3 +280,30 @@ async fn packs_commit_in_order_and_a_failed_one_is_retried_first() {
     let map = d.frozen_map().await.unwrap();
     assert!(map.lookup(8192, 4096).iter().all(|s| s.value.is_some()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_status_over_a_huge_range_stops_at_enough_extents() {
+    let f = Fixture::new();
+    let d = f.open("v10");
+    let huge = 1u64 << 50;
+    let empty = on_thread(&d, move |d| d.extents(0, huge).unwrap()).await;
+    assert_eq!(
+        empty,
+        vec![Extent {
+            len: huge,
+            hole: true
+        }]
+    );
+    for i in 0..600u64 {
+        write(&d, i * 8192, vec![1u8; 4096]).await;
+    }
+    d.pack().await.unwrap();
+    let ext = on_thread(&d, move |d| d.extents(0, huge).unwrap()).await;
+    assert!(ext.len() >= 1024, "{} extents", ext.len());
+    assert_eq!(
+        ext.iter().map(|e| e.len).sum::<u64>(),
+        1 << 30,
+        "one window"
+    );
+    assert!(!ext[0].hole && ext[1].hole);
+}
