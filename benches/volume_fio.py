@@ -13,6 +13,8 @@ then one JSON line.
 
     CAIRN_BIN=target/release/cairn /var/tmp/cairn-venv/bin/python benches/volume_fio.py
 
+`CAIRN_BENCH_KEEP=1` keeps the data directory (and the appliance's log).
+
 Needs fio (with its nbd engine), nbdkit, qemu-nbd and `requests`.
 """
 
@@ -230,7 +232,10 @@ def main():
             s.wait()
         cairn.terminate()
         cairn.wait()
-        shutil.rmtree(root, ignore_errors=True) if not os.environ.get("KEEP") else print(root)
+        if os.environ.get("CAIRN_BENCH_KEEP"):
+            print(f"kept {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
 
 if __name__ == "__main__":
     main()
