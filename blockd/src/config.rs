@@ -24,6 +24,10 @@ pub struct Config {
     /// TLS for NBD, if any.
     #[serde(default)]
     pub nbd_tls: Option<crate::nbd::tls::TlsConfig>,
+    /// Microseconds an NBD connection busy-polls for its next request
+    /// (0: never; 30 if absent).
+    #[serde(default)]
+    pub nbd_busy_poll_us: Option<u64>,
 }
 
 /// One export kept in a sparse local file.

@@ -34,7 +34,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let exports = Arc::new(nbd::Exports::default());
-    let options = nbd_options(cfg.nbd_tls.as_ref())?;
+    let options = nbd_options(cfg.nbd_tls.as_ref(), cfg.nbd_busy_poll_us)?;
     for e in cfg.exports {
         let device = device::FileDevice::open(&e.path, e.size)
             .with_context(|| format!("open export {} at {}", e.name, e.path.display()))?;
@@ -58,10 +58,18 @@ pub async fn run(
     }
 }
 
-/// The NBD server's options: default limits, and TLS if configured.
-pub fn nbd_options(tls: Option<&nbd::tls::TlsConfig>) -> anyhow::Result<nbd::Options> {
+/// The NBD server's options: default limits (busy polling as given, in
+/// microseconds), and TLS if configured.
+pub fn nbd_options(
+    tls: Option<&nbd::tls::TlsConfig>,
+    busy_poll_us: Option<u64>,
+) -> anyhow::Result<nbd::Options> {
+    let mut limits = nbd::Limits::default();
+    if let Some(us) = busy_poll_us {
+        limits.busy_poll = std::time::Duration::from_micros(us);
+    }
     Ok(nbd::Options {
-        limits: nbd::Limits::default(),
+        limits,
         tls: tls.map(nbd::tls::Tls::load).transpose()?.map(Arc::new),
     })
 }

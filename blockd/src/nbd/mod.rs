@@ -8,6 +8,7 @@
 //! with it. `Limits` bound the connections open at once and the time a
 //! client may spend before transmission; TLS (`tls.rs`) is optional.
 
+pub mod busy_poll;
 pub mod handshake;
 pub mod proto;
 pub mod reply;
@@ -34,6 +35,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use crate::device::BlockDevice;
+use busy_poll::BusyPoll;
 use handshake::{Outcome, Session, TlsState};
 use threads::ConnectionThreads;
 use tls::Tls;
@@ -104,6 +106,9 @@ pub struct Limits {
     pub handshake: Duration,
     /// Connections open at once; more wait in the listen backlog.
     pub connections: usize,
+    /// How long a connection alone on its thread busy-polls its socket
+    /// for the next request (`busy_poll.rs`); zero never.
+    pub busy_poll: Duration,
 }
 
 impl Default for Limits {
@@ -111,6 +116,7 @@ impl Default for Limits {
         Limits {
             handshake: Duration::from_secs(10),
             connections: 512,
+            busy_poll: Duration::from_micros(30),
         }
     }
 }
@@ -164,16 +170,27 @@ pub async fn serve(
         };
         let (exports, options) = (exports.clone(), options.clone());
         let shutdown = shutdown.clone();
-        threads.spawn(tracker.track_future(async move {
-            let _open = permit;
-            let stream = match TcpStream::from_std(stream) {
-                Ok(s) => s,
-                Err(e) => return warn!(%peer, "cannot serve the connection: {e}"),
-            };
-            if let Err(e) = connection(stream, &exports, &options, shutdown).await {
-                debug!(%peer, "connection ended: {e}");
-            }
-        }));
+        let tracker = &tracker;
+        threads.spawn(move |neighbours| {
+            tracker.track_future(async move {
+                let _open = permit;
+                let stream = match TcpStream::from_std(stream) {
+                    Ok(s) => s,
+                    Err(e) => return warn!(%peer, "cannot serve the connection: {e}"),
+                };
+                let busy_poll = (!options.limits.busy_poll.is_zero())
+                    .then(|| std::os::fd::AsFd::as_fd(&stream).try_clone_to_owned().ok())
+                    .flatten()
+                    .map(|socket| BusyPoll {
+                        socket,
+                        spin: options.limits.busy_poll,
+                        neighbours,
+                    });
+                if let Err(e) = connection(stream, &exports, &options, busy_poll, shutdown).await {
+                    debug!(%peer, "connection ended: {e}");
+                }
+            })
+        });
     }
     tracker.close();
     tracker.wait().await;
@@ -190,6 +207,7 @@ async fn connection(
     stream: TcpStream,
     exports: &Exports,
     options: &Options,
+    busy_poll: Option<BusyPoll>,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let negotiated = tokio::time::timeout(
@@ -204,13 +222,13 @@ async fn connection(
             debug!(export = %session.name, framing = ?session.framing, "transmission starts");
             let (read, write) = stream.into_split();
             let read = BufReader::with_capacity(READ_BUFFER, read);
-            transmission::run(read, write, session, shutdown).await
+            transmission::run(read, write, session, busy_poll, shutdown).await
         }
         Some(Negotiated::Tls(stream, session)) => {
             debug!(export = %session.name, framing = ?session.framing, "TLS transmission starts");
             let (read, write) = tokio::io::split(stream);
             let read = BufReader::with_capacity(READ_BUFFER, read);
-            transmission::run(read, write, session, shutdown).await
+            transmission::run(read, write, session, busy_poll, shutdown).await
         }
     }
 }

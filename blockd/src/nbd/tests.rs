@@ -101,6 +101,7 @@ async fn slow_handshakes_are_cut_and_connections_are_bounded() {
     let limits = super::Limits {
         handshake: Duration::from_millis(800),
         connections: 2,
+        busy_poll: Duration::ZERO,
     };
     let options = super::Options { limits, tls: None };
     let server = tokio::spawn(serve(listener, exports, options, shutdown.clone()));

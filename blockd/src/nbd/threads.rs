@@ -54,10 +54,14 @@ impl ConnectionThreads {
         Ok(ConnectionThreads { workers })
     }
 
-    /// Runs `connection` on the thread with the fewest connections; it
+    /// Runs the connection `make` returns on the thread with the fewest
+    /// connections (`make` is given that thread's connection count); it
     /// is polled there only, so it may register I/O with that thread's
     /// runtime (`TcpStream::from_std`).
-    pub fn spawn(&self, connection: impl Future<Output = ()> + Send + 'static) {
+    pub fn spawn<F>(&self, make: impl FnOnce(Arc<AtomicUsize>) -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         let w = self
             .workers
             .iter()
@@ -65,6 +69,7 @@ impl ConnectionThreads {
             .expect("at least one thread");
         let count = w.connections.clone();
         count.fetch_add(1, Ordering::Relaxed);
+        let connection = make(count.clone());
         w.handle.spawn(async move {
             connection.await;
             count.fetch_sub(1, Ordering::Relaxed);

@@ -15,6 +15,7 @@ use tokio::sync::{Mutex, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::busy_poll::BusyPoll;
 use super::handshake::Session;
 use super::proto::{CMD_DISC, EIO, MAX_PAYLOAD};
 use super::reply::error;
@@ -41,6 +42,7 @@ pub async fn run<R, W>(
     mut r: BufReader<R>,
     w: W,
     session: Session,
+    busy_poll: Option<BusyPoll>,
     shutdown: CancellationToken,
 ) -> io::Result<()>
 where
@@ -70,6 +72,12 @@ where
             // Nothing more to serve without waiting: send what is gathered.
             if let Err(e) = send(&writer, &mut out).await {
                 break Err(e);
+            }
+            // Busy polling only when nothing waits on a blocking thread.
+            if let Some(poll) = &busy_poll {
+                if slots.available_permits() == MAX_IN_FLIGHT {
+                    poll.wait();
+                }
             }
             let read = tokio::select! {
                 biased;

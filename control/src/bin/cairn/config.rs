@@ -51,6 +51,8 @@ pub struct BlockSettings {
     pub disk_cache_mib: u64,
     /// TLS for NBD, if any.
     pub nbd_tls: Option<blockd::nbd::tls::TlsConfig>,
+    /// Microseconds an NBD connection busy-polls for its next request.
+    pub nbd_busy_poll_us: Option<u64>,
 }
 
 impl Default for BlockSettings {
@@ -63,6 +65,7 @@ impl Default for BlockSettings {
             cache_mib: blockd::config::default_cache_mib(),
             disk_cache_mib: blockd::config::default_disk_cache_mib(),
             nbd_tls: None,
+            nbd_busy_poll_us: None,
         }
     }
 }

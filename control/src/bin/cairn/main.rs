@@ -128,7 +128,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     .await?;
     info!(addr = %identity_addr, "identity service listening");
     info!(addr = %volume_addr, "volume service listening");
-    let nbd_options = blockd::nbd_options(cfg.blockd.nbd_tls.as_ref())?;
+    let nbd_options =
+        blockd::nbd_options(cfg.blockd.nbd_tls.as_ref(), cfg.blockd.nbd_busy_poll_us)?;
     let volumes_cfg = blockd::VolumesConfig {
         api_bind: volume_addr,
         data_dir: cfg.data_dir.join("blockd"),
