@@ -35,6 +35,8 @@ const PACK_IDLE: Duration = Duration::from_secs(2);
 const PACK_TICK: Duration = Duration::from_millis(500);
 /// How often the cleaner runs.
 const CLEAN_INTERVAL: Duration = Duration::from_secs(30);
+/// Quiet time after which a volume's recycled journal space is given back.
+const JOURNAL_IDLE: Duration = Duration::from_secs(60);
 /// Longest wait for the last pack at shutdown (what is left stays in
 /// the journal for the next start).
 const FINAL_PACK: Duration = Duration::from_secs(5);
@@ -477,6 +479,7 @@ impl BlockService {
             }
             self.pack_due(PACK_IDLE);
             if tokio::time::Instant::now() >= next_clean {
+                self.shrink_idle_journals().await;
                 if let Err(e) = cleaner.sweep(&self.store, &self.segments).await {
                     tracing::warn!("segment cleaner failed: {e:#}");
                 }
@@ -553,6 +556,25 @@ impl BlockService {
         tracing::info!(orphans, rewritten, "segments compacted");
         self.clean_wanted.notify_one();
         Ok((orphans, rewritten))
+    }
+
+    /// Gives back the recycled journal space of volumes gone quiet.
+    async fn shrink_idle_journals(&self) {
+        let devices: Vec<Arc<VolumeDevice>> = self
+            .devices
+            .lock()
+            .expect("devices lock")
+            .values()
+            .cloned()
+            .collect();
+        let shrunk = tokio::task::spawn_blocking(move || {
+            for d in devices {
+                if let Err(e) = d.shrink_journal_if_idle(JOURNAL_IDLE) {
+                    tracing::warn!(volume = %d.id, "cannot shrink the journal: {e}");
+                }
+            }
+        });
+        let _ = shrunk.await;
     }
 
     fn devices_wanting_pack(&self, idle: Duration) -> Vec<Arc<VolumeDevice>> {

@@ -588,6 +588,18 @@ impl VolumeDevice {
             && (st.journal.generation > target || st.active_bytes == 0)
     }
 
+    /// For a volume without writes for `idle`: removes its spare journal
+    /// file and cuts the current one to its records, so quiet volumes
+    /// hold no recycled space.
+    pub fn shrink_journal_if_idle(&self, idle: Duration) -> io::Result<()> {
+        let mut st = self.state.write().expect("volume lock");
+        if st.last_write.elapsed() < idle || self.closed.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        st.journal.trim()?;
+        journal::drop_spare(&self.dir)
+    }
+
     /// Points the map's moved stretches at their copies and commits them.
     pub fn remap(&self, moves: &Moves) -> anyhow::Result<()> {
         let mut st = self.state.write().expect("volume lock");

@@ -15,7 +15,7 @@
 //! without a metadata commit (about half the cost on ext4). What the
 //! spare held before is never replayed: each record's checksum covers
 //! its generation, and the rename is made durable before any record is
-//! written.
+//! written. A quiet volume gives the space back (`drop_spare`, `trim`).
 //!
 //! Record: magic `u32`, kind `u32`, offset `u64`, length `u64`, checksum
 //! `u64` (the first 8 bytes of BLAKE3 over generation, kind, offset,
@@ -75,6 +75,14 @@ pub fn path(dir: &Path, generation: u64) -> PathBuf {
 /// Makes the names in `dir` durable (a created or renamed file).
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// Removes the spare file, if any (its volume has gone quiet).
+pub fn drop_spare(dir: &Path) -> io::Result<()> {
+    match std::fs::remove_file(dir.join(SPARE)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Done with packed generation `generation`: its file becomes the spare
@@ -204,6 +212,15 @@ impl JournalFile {
             }
         }
         self.file.write_all(&payload[done - header.len()..])
+    }
+
+    /// Cuts off what the file held beyond its records (a recycled
+    /// file's older ones), giving the space back.
+    pub fn trim(&mut self) -> io::Result<()> {
+        if self.file.metadata()?.len() > self.len {
+            self.file.set_len(self.len)?;
+        }
+        Ok(())
     }
 
     /// A handle that can sync this file without holding the journal.
@@ -397,6 +414,12 @@ mod tests {
             3 * (HEADER as u64 + 5),
             "the spare's blocks are reused"
         );
+        // A quiet volume gives the older records' space back.
+        j.trim().unwrap();
+        assert_eq!(
+            std::fs::metadata(path(dir.path(), 2)).unwrap().len(),
+            HEADER as u64 + 5
+        );
         assert_eq!(
             replay(dir.path(), 2).unwrap(),
             vec![Record::Data {
@@ -413,6 +436,9 @@ mod tests {
         retire(dir.path(), 3).unwrap();
         retire(dir.path(), 4).unwrap();
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        drop_spare(dir.path()).unwrap();
+        drop_spare(dir.path()).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

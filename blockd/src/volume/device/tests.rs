@@ -307,3 +307,34 @@ async fn block_status_over_a_huge_range_stops_at_enough_extents() {
     );
     assert!(!ext[0].hole && ext[1].hole);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_volume_gives_its_recycled_journal_space_back() {
+    let f = Fixture::new();
+    let d = f.open("v11");
+    let dir = f.dir.path().join("journals").join("v11");
+    for round in 0..3u8 {
+        write(&d, 0, vec![round; 1 << 20]).await;
+        d.pack().await.unwrap();
+    }
+    assert!(
+        dir.join("spare.jnl").exists(),
+        "a packed generation is kept"
+    );
+    write(&d, 4096, vec![9u8; 4096]).await;
+    on_thread(&d, |d| d.flush().unwrap()).await;
+    d.shrink_journal_if_idle(Duration::from_secs(3600)).unwrap();
+    assert!(dir.join("spare.jnl").exists(), "not quiet yet");
+    d.shrink_journal_if_idle(Duration::ZERO).unwrap();
+    assert!(!dir.join("spare.jnl").exists());
+    let journal_bytes: u64 = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(journal_bytes < 8192 + 64, "{journal_bytes} bytes left");
+    drop(d);
+    let d = f.open("v11");
+    let b = read(&d, 0, 8192).await;
+    assert!(b[..4096].iter().all(|x| *x == 2));
+    assert!(b[4096..].iter().all(|x| *x == 9));
+}
