@@ -524,13 +524,7 @@ impl BlockService {
         // Maps change only under the record lock: no snapshot or volume
         // is made or deleted meanwhile.
         let _serial = self.changes.lock().await;
-        let devices: Vec<Arc<VolumeDevice>> = self
-            .devices
-            .lock()
-            .expect("devices lock")
-            .values()
-            .cloned()
-            .collect();
+        let devices = self.open_devices(|_| true);
         let snapshots: Vec<String> = self
             .snapshots(None)
             .await?
@@ -560,13 +554,7 @@ impl BlockService {
 
     /// Gives back the recycled journal space of volumes gone quiet.
     async fn shrink_idle_journals(&self) {
-        let devices: Vec<Arc<VolumeDevice>> = self
-            .devices
-            .lock()
-            .expect("devices lock")
-            .values()
-            .cloned()
-            .collect();
+        let devices = self.open_devices(|_| true);
         let shrunk = tokio::task::spawn_blocking(move || {
             for d in devices {
                 if let Err(e) = d.shrink_journal_if_idle(JOURNAL_IDLE) {
@@ -577,14 +565,19 @@ impl BlockService {
         let _ = shrunk.await;
     }
 
-    fn devices_wanting_pack(&self, idle: Duration) -> Vec<Arc<VolumeDevice>> {
+    /// The open volume devices that `keep` picks.
+    fn open_devices(&self, keep: impl Fn(&VolumeDevice) -> bool) -> Vec<Arc<VolumeDevice>> {
         self.devices
             .lock()
             .expect("devices lock")
             .values()
-            .filter(|d| d.wants_pack(idle))
+            .filter(|d| keep(d))
             .cloned()
             .collect()
+    }
+
+    fn devices_wanting_pack(&self, idle: Duration) -> Vec<Arc<VolumeDevice>> {
+        self.open_devices(|d| d.wants_pack(idle))
     }
 
     /// Starts a pack of each volume that wants one; packs run beside each
