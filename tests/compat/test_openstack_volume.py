@@ -99,6 +99,17 @@ def random_file(path, size, seed):
     return data
 
 
+def holey_disk(path, size, head_len, tail_len):
+    """A raw disk of `size` bytes at `path`: random bytes at both ends
+    (`head_len`, `tail_len`) and a hole between; answers (head, tail)."""
+    head, tail = os.urandom(head_len), os.urandom(tail_len)
+    with open(path, "wb") as f:
+        f.write(head)
+        f.seek(size - len(tail))
+        f.write(tail)
+    return head, tail
+
+
 def read_back(uri, path, size):
     """The first `size` bytes of an export, through qemu-img."""
     run(tool("qemu-img"), "convert", "-f", "raw", "-O", "raw", uri, str(path))

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from test_images import image_url, token_for
-from test_openstack_volume import (MIB, Cinder, blockd_segments, read_back, run, segment_bytes,
+from test_openstack_volume import (MIB, Cinder, blockd_segments, holey_disk, read_back, run, segment_bytes,
                                    tool)
 
 
@@ -102,13 +102,9 @@ def test_raw_image_volume_is_a_clone_sharing_the_image(cairn, cinder, openstack,
 @pytest.mark.parametrize("fmt", ["qcow2", "vmdk"])
 def test_other_formats_are_converted_to_raw(cinder, openstack, tmp_path, unique, fmt):
     # A disk with data at both ends and a hole between.
-    head, tail = os.urandom(3 * MIB + 5), os.urandom(MIB)
     disk = tmp_path / "disk.raw"
     size = 64 * MIB
-    with open(disk, "wb") as f:
-        f.write(head)
-        f.seek(size - len(tail))
-        f.write(tail)
+    head, _ = holey_disk(disk, size, 3 * MIB + 5, MIB)
     converted = tmp_path / f"disk.{fmt}"
     run(tool("qemu-img"), "convert", "-f", "raw", "-O", fmt, str(disk), str(converted))
     name = unique(fmt)
