@@ -6,8 +6,10 @@
 //! `Exports`; `NBD_OPT_LIST` reveals none of them, as export names are
 //! capabilities, and removing a name also ends the connections opened
 //! with it. `Limits` bound the connections open at once and the time a
-//! client may spend before transmission; TLS (`tls.rs`) is optional.
+//! client may spend before transmission, and the handshakes one address
+//! may have in progress (`admission.rs`); TLS (`tls.rs`) is optional.
 
+pub mod admission;
 pub mod busy_poll;
 pub mod handshake;
 pub mod proto;
@@ -35,6 +37,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use crate::device::BlockDevice;
+use admission::{Handshakes, Handshaking};
 use busy_poll::BusyPoll;
 use handshake::{Outcome, Session, TlsState};
 use threads::ConnectionThreads;
@@ -106,6 +109,9 @@ pub struct Limits {
     pub handshake: Duration,
     /// Connections open at once; more wait in the listen backlog.
     pub connections: usize,
+    /// Handshakes one client address may have in progress at once; more
+    /// connections from it are closed at once.
+    pub handshakes_per_address: usize,
     /// How long a connection alone on its thread busy-polls its socket
     /// for the next request (`busy_poll.rs`); zero never.
     pub busy_poll: Duration,
@@ -116,6 +122,7 @@ impl Default for Limits {
         Limits {
             handshake: Duration::from_secs(10),
             connections: 512,
+            handshakes_per_address: 64,
             busy_poll: Duration::from_micros(30),
         }
     }
@@ -143,6 +150,7 @@ pub async fn serve(
     };
     let tracker = TaskTracker::new();
     let open = Arc::new(Semaphore::new(options.limits.connections));
+    let handshakes = Handshakes::default();
     loop {
         let permit = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -159,6 +167,11 @@ pub async fn serve(
                     continue;
                 }
             },
+        };
+        let Some(handshaking) = handshakes.start(peer.ip(), options.limits.handshakes_per_address)
+        else {
+            debug!(%peer, "too many handshakes from this address; closed");
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let stream = match stream.into_std() {
@@ -186,7 +199,9 @@ pub async fn serve(
                         spin: options.limits.busy_poll,
                         neighbours,
                     });
-                if let Err(e) = connection(stream, &exports, &options, busy_poll, shutdown).await {
+                let ended =
+                    connection(stream, &exports, &options, busy_poll, handshaking, shutdown);
+                if let Err(e) = ended.await {
                     debug!(%peer, "connection ended: {e}");
                 }
             })
@@ -208,6 +223,7 @@ async fn connection(
     exports: &Exports,
     options: &Options,
     busy_poll: Option<BusyPoll>,
+    handshaking: Handshaking,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let negotiated = tokio::time::timeout(
@@ -216,6 +232,7 @@ async fn connection(
     )
     .await
     .map_err(|_| io::Error::other("handshake took too long"))??;
+    drop(handshaking);
     match negotiated {
         None => Ok(()),
         Some(Negotiated::Plain(stream, session)) => {

@@ -101,6 +101,7 @@ async fn slow_handshakes_are_cut_and_connections_are_bounded() {
     let limits = super::Limits {
         handshake: Duration::from_millis(800),
         connections: 2,
+        handshakes_per_address: 64,
         busy_poll: Duration::ZERO,
     };
     let options = super::Options { limits, tls: None };
@@ -131,5 +132,40 @@ async fn slow_handshakes_are_cut_and_connections_are_bounded() {
         "the waiting client is greeted"
     );
     shutdown.cancel();
+    server.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_every_handshake() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let limits = super::Limits {
+        handshake: Duration::from_secs(5),
+        connections: 10,
+        handshakes_per_address: 1,
+        busy_poll: Duration::ZERO,
+    };
+    let options = super::Options { limits, tls: None };
+    let server = tokio::spawn(serve(
+        listener,
+        Arc::new(Exports::default()),
+        options,
+        shutdown.clone(),
+    ));
+    let mut hello = [0u8; 18];
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    first.read_exact(&mut hello).await.unwrap();
+    // A second silent handshake from the same address is closed at once.
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    let refused = tokio::time::timeout(Duration::from_secs(2), second.read_exact(&mut hello)).await;
+    assert!(matches!(refused, Ok(Err(_))), "closed without a greeting");
+    // Once the first one leaves, the address may start another.
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    third.read_exact(&mut hello).await.unwrap();
+    shutdown.cancel();
+    drop(third);
     server.await.unwrap();
 }
