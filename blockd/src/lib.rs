@@ -98,7 +98,10 @@ pub async fn run_volumes(
         (cfg.cache_mib as usize) << 20,
         cfg.disk_cache_mib << 20,
         exports.clone(),
-        nbd.local_addr()?,
+        service::NbdEndpoint {
+            addr: nbd.local_addr()?,
+            tls: nbd_options.tls.is_some(),
+        },
         cfg.images.clone().map(images::Images::new),
     )
     .await

@@ -45,6 +45,13 @@ const CLEAN_GRACE: Duration = Duration::from_secs(3);
 /// How often segments are surveyed for compaction and orphans.
 const COMPACT_INTERVAL: Duration = Duration::from_secs(120);
 
+/// Where clients reach the NBD server, and whether it speaks TLS.
+#[derive(Clone, Copy, Debug)]
+pub struct NbdEndpoint {
+    pub addr: SocketAddr,
+    pub tls: bool,
+}
+
 /// A change the volume's state does not allow; the API answers it as a
 /// bad request with this message.
 #[derive(Debug)]
@@ -97,7 +104,7 @@ pub struct BlockService {
     pub(crate) scratch: PathBuf,
     devices: Mutex<HashMap<String, Arc<VolumeDevice>>>,
     pub(crate) exports: Arc<Exports>,
-    nbd_addr: SocketAddr,
+    nbd: NbdEndpoint,
     pack_wanted: Arc<Notify>,
     clean_wanted: Arc<Notify>,
     /// Packs running in the background.
@@ -130,14 +137,14 @@ pub(crate) fn export_name() -> String {
 impl BlockService {
     /// Opens the service on `dir` (RocksDB in `meta/`, journals in
     /// `journals/`, the disk read cache in `cache/`, scratch files in
-    /// `scratch/`), serving exports through `exports` at `nbd_addr`.
+    /// `scratch/`), serving exports through `exports` at `nbd`.
     pub async fn open(
         dir: PathBuf,
         segment_store: Arc<dyn SegmentStore>,
         cache_bytes: usize,
         disk_cache_bytes: u64,
         exports: Arc<Exports>,
-        nbd_addr: SocketAddr,
+        nbd: NbdEndpoint,
         images: Option<Images>,
     ) -> anyhow::Result<Arc<BlockService>> {
         let meta = dir.join("meta");
@@ -165,7 +172,7 @@ impl BlockService {
             scratch,
             devices: Mutex::new(HashMap::new()),
             exports,
-            nbd_addr,
+            nbd,
             pack_wanted: Arc::new(Notify::new()),
             clean_wanted: Arc::new(Notify::new()),
             packing: tokio_util::task::TaskTracker::new(),
@@ -188,9 +195,9 @@ impl BlockService {
         Ok(service)
     }
 
-    /// The NBD server's address (what connection info names).
-    pub fn nbd_addr(&self) -> SocketAddr {
-        self.nbd_addr
+    /// The NBD server (what connection info names).
+    pub fn nbd(&self) -> NbdEndpoint {
+        self.nbd
     }
 
     async fn open_device(&self, id: &str, size: u64) -> anyhow::Result<Arc<VolumeDevice>> {

@@ -207,6 +207,8 @@ def test_attach_round_trip_holes_and_revocation(cinder, tmp_path):
     vol = cinder.create(size=1, name="nbd-rt")
     att, uri = cinder.attach(vol)
     assert cinder.call("GET", f"/volumes/{vol}", expect=200).json()["volume"]["status"] == "in-use"
+    data = cinder.call("GET", f"/attachments/{att}", expect=200).json()["attachment"]["connection_info"]["data"]
+    assert data["tls"] is False, data
     # Not multiattach: a second attachment, or a legacy reservation, is refused.
     r = cinder.call("POST", "/attachments", {"attachment": {
         "volume_uuid": vol, "connector": {"host": "other-host"}}}, expect=400)

@@ -84,6 +84,8 @@ nbd_tls = {{ cert = "{tmp_path / 'server-cert.pem'}", key = "{tmp_path / 'server
             time.sleep(0.2)
 
         att, plain_uri = c.attach(vol)
+        data = c.call("GET", f"/attachments/{att}", expect=200).json()["attachment"]["connection_info"]["data"]
+        assert data["tls"] is True, data
         secure_uri = plain_uri.replace("nbd://", "nbds://", 1) + f"?tls-certificates={tmp_path / 'client'}"
         back = tmp_path / "back.raw"
         run(tool("nbdcopy"), secure_uri, str(back))

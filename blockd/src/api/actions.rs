@@ -116,7 +116,7 @@ pub async fn run(service: &BlockService, caller: &Caller, call: &Call, id: &str)
             let a = service.attach(&v.id, a, true, false).await?;
             Ok(Reply::json(
                 StatusCode::OK,
-                json!({"connection_info": render::connection_info(&a, service.nbd_addr())}),
+                json!({"connection_info": render::connection_info(&a, service.nbd())}),
             ))
         }
         "os-attach" => {

@@ -86,7 +86,7 @@ pub async fn create(service: &BlockService, caller: &Caller, call: &Call) -> Api
     let a = service.attach(&v.id, a, connector.is_some(), true).await?;
     Ok(Reply::json(
         StatusCode::OK,
-        json!({"attachment": render::attachment(&a, service.nbd_addr())}),
+        json!({"attachment": render::attachment(&a, service.nbd())}),
     ))
 }
 
@@ -96,7 +96,7 @@ pub async fn list(service: &BlockService, caller: &Caller) -> ApiResult {
         .await?
         .into_iter()
         .flat_map(|v| v.attachments)
-        .map(|a| render::attachment(&a, service.nbd_addr()))
+        .map(|a| render::attachment(&a, service.nbd()))
         .collect();
     Ok(Reply::json(StatusCode::OK, json!({ "attachments": items })))
 }
@@ -105,7 +105,7 @@ pub async fn show(service: &BlockService, caller: &Caller, id: &str) -> ApiResul
     let a = find(service, caller, id).await?;
     Ok(Reply::json(
         StatusCode::OK,
-        json!({"attachment": render::attachment(&a, service.nbd_addr())}),
+        json!({"attachment": render::attachment(&a, service.nbd())}),
     ))
 }
 
@@ -139,7 +139,7 @@ pub async fn delete(service: &BlockService, caller: &Caller, id: &str) -> ApiRes
     let rest: Vec<Value> = v
         .attachments
         .iter()
-        .map(|a| render::attachment(a, service.nbd_addr()))
+        .map(|a| render::attachment(a, service.nbd()))
         .collect();
     Ok(Reply::json(StatusCode::OK, json!({ "attachments": rest })))
 }

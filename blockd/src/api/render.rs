@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::records::{AttachmentRecord, SnapshotRecord, VolumeRecord};
+use crate::service::NbdEndpoint;
 
 /// The one volume type.
 pub const DEFAULT_TYPE: &str = "__DEFAULT__";
@@ -60,13 +61,14 @@ pub fn volume(v: &VolumeRecord, base: &str) -> Value {
 }
 
 /// `connection_info` of an attachment with an open export.
-pub fn connection_info(a: &AttachmentRecord, nbd: std::net::SocketAddr) -> Value {
+pub fn connection_info(a: &AttachmentRecord, nbd: NbdEndpoint) -> Value {
     json!({
         "driver_volume_type": "nbd",
         "data": {
-            "host": nbd.ip().to_string(),
-            "port": nbd.port(),
+            "host": nbd.addr.ip().to_string(),
+            "port": nbd.addr.port(),
             "export_name": a.export_name,
+            "tls": nbd.tls,
             "access_mode": if a.read_only { "ro" } else { "rw" },
             "volume_id": a.volume_id,
         }
@@ -74,7 +76,7 @@ pub fn connection_info(a: &AttachmentRecord, nbd: std::net::SocketAddr) -> Value
 }
 
 /// An attachment (`/attachments`).
-pub fn attachment(a: &AttachmentRecord, nbd: std::net::SocketAddr) -> Value {
+pub fn attachment(a: &AttachmentRecord, nbd: NbdEndpoint) -> Value {
     let info = match &a.export_name {
         Some(_) => {
             let mut i = connection_info(a, nbd);

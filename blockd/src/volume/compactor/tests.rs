@@ -165,7 +165,10 @@ async fn a_pass_rewrites_sparse_segments_and_deletes_orphans() {
         8 << 20,
         0,
         Arc::new(Exports::default()),
-        "127.0.0.1:10809".parse().unwrap(),
+        crate::service::NbdEndpoint {
+            addr: "127.0.0.1:10809".parse().unwrap(),
+            tls: false,
+        },
         None,
     )
     .await
