@@ -152,7 +152,11 @@ impl BlockService {
             token.to_string(),
         );
         tokio::spawn(async move {
-            let done = this.convert(&id, &image_id, size, &token, format).await;
+            let scratch = this.scratch.join(format!("{id}.{format}"));
+            let done = this
+                .convert(&id, &image_id, size, &token, format, &scratch)
+                .await;
+            let _ = tokio::fs::remove_file(&scratch).await;
             if let Err(e) = &done {
                 tracing::warn!(volume = %id, image = %image_id, "image conversion failed: {e:#}");
             }
@@ -176,23 +180,9 @@ impl BlockService {
         self.put_volume(&v).await
     }
 
+    /// Downloads the image to `scratch`, checks it and writes it raw into
+    /// volume `id` (the caller removes `scratch`).
     async fn convert(
-        &self,
-        id: &str,
-        image_id: &str,
-        size: Option<u64>,
-        token: &str,
-        format: &str,
-    ) -> anyhow::Result<()> {
-        let scratch = self.scratch.join(format!("{id}.{format}"));
-        let converted = self
-            .convert_from(id, image_id, size, token, format, &scratch)
-            .await;
-        let _ = tokio::fs::remove_file(&scratch).await;
-        converted
-    }
-
-    async fn convert_from(
         &self,
         id: &str,
         image_id: &str,

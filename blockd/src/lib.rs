@@ -58,6 +58,9 @@ pub async fn run(
     }
 }
 
+/// Longest busy polling the configuration may ask for, in microseconds.
+const MAX_BUSY_POLL_US: u64 = 1000;
+
 /// The NBD server's options: default limits (busy polling as given, in
 /// microseconds), and TLS if configured.
 pub fn nbd_options(
@@ -66,6 +69,11 @@ pub fn nbd_options(
 ) -> anyhow::Result<nbd::Options> {
     let mut limits = nbd::Limits::default();
     if let Some(us) = busy_poll_us {
+        // Longer would spin a core for nothing between requests.
+        anyhow::ensure!(
+            us <= MAX_BUSY_POLL_US,
+            "nbd_busy_poll_us is {us}; at most {MAX_BUSY_POLL_US} makes sense"
+        );
         limits.busy_poll = std::time::Duration::from_micros(us);
     }
     Ok(nbd::Options {
@@ -121,4 +129,19 @@ pub async fn run_volumes(
     background.await.context("volume background task")?;
     refresh.await.context("token refresh task")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn busy_polling_is_bounded_by_the_configuration() {
+        let off = super::nbd_options(None, Some(0)).unwrap();
+        assert!(off.limits.busy_poll.is_zero());
+        assert_eq!(
+            super::nbd_options(None, None).unwrap().limits.busy_poll,
+            super::nbd::Limits::default().busy_poll
+        );
+        let e = super::nbd_options(None, Some(5_000)).err().expect("refused");
+        assert!(e.to_string().contains("at most 1000"), "{e}");
+    }
 }

@@ -144,6 +144,9 @@ async fn required_tls_refuses_plaintext_and_carries_data_for_libnbd_and_qemu() {
     assert_eq!(option_reply(&mut s).await.1, REP_ERR_TLS_REQD);
     send_option(&mut s, OPT_STARTTLS, b"x").await;
     assert_eq!(option_reply(&mut s).await.1, REP_ERR_INVALID);
+    // An option too long to read is still refused for want of TLS.
+    send_option(&mut s, 99, &vec![0u8; 100 * 1024]).await;
+    assert_eq!(option_reply(&mut s).await.1, REP_ERR_TLS_REQD);
     fails("nbdinfo", &[&b.uri("vol")]);
 
     // libnbd with the client certificate: size, then a round trip.

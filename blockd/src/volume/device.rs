@@ -278,11 +278,16 @@ impl VolumeDevice {
     /// if the state is locked.
     fn plan(&self, offset: u64, len: u64, wait: bool) -> Option<Vec<(u64, Source)>> {
         let st = self.read_state(wait)?;
-        let mut layers: Vec<&RangeMap<Written>> = Vec::with_capacity(1 + st.sealed.len());
-        layers.push(&st.active);
-        layers.extend(st.sealed.iter().rev().map(|s| s.overlay.as_ref()));
+        // Overlays newest first, on the stack (there are at most
+        // `1 + MAX_SEALED`): no allocation on the read path.
+        let mut layers = [&st.active; 1 + MAX_SEALED];
+        let mut n = 1;
+        for s in st.sealed.iter().rev() {
+            layers[n] = s.overlay.as_ref();
+            n += 1;
+        }
         let mut out = Vec::new();
-        resolve(&layers, &st.map, offset, len, &mut out);
+        resolve(&layers[..n], &st.map, offset, len, &mut out);
         Some(out)
     }
 
@@ -592,6 +597,10 @@ impl VolumeDevice {
     /// file and cuts the current one to its records, so quiet volumes
     /// hold no recycled space.
     pub fn shrink_journal_if_idle(&self, idle: Duration) -> io::Result<()> {
+        // A busy volume is told apart without blocking its readers.
+        if self.state.read().expect("volume lock").last_write.elapsed() < idle {
+            return Ok(());
+        }
         let mut st = self.state.write().expect("volume lock");
         if st.last_write.elapsed() < idle || self.closed.load(Ordering::SeqCst) {
             return Ok(());
