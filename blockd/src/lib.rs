@@ -141,7 +141,9 @@ mod tests {
             super::nbd_options(None, None).unwrap().limits.busy_poll,
             super::nbd::Limits::default().busy_poll
         );
-        let e = super::nbd_options(None, Some(5_000)).err().expect("refused");
+        let e = super::nbd_options(None, Some(5_000))
+            .err()
+            .expect("refused");
         assert!(e.to_string().contains("at most 1000"), "{e}");
     }
 }
