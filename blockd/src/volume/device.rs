@@ -515,7 +515,15 @@ impl VolumeDevice {
         sealed: &RangeMap<Written>,
         started: Instant,
     ) -> anyhow::Result<()> {
-        let mut data = BytesMut::new();
+        // Sized once: growing it would copy and fault in pages again.
+        let total: usize = sealed
+            .iter()
+            .map(|(_, len, w)| match w {
+                Written::Data(_) => len as usize,
+                Written::Zero => 0,
+            })
+            .sum();
+        let mut data = BytesMut::with_capacity(total);
         let mut placed = Vec::new();
         for (start, len, w) in sealed.iter() {
             match w {
