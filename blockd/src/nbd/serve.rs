@@ -14,8 +14,13 @@ use crate::device::{BlockDevice, Extent};
 /// Reads up to this long go out as one data chunk even over holes
 /// (finding the holes would cost more than sending their zeros).
 const HOLE_CHUNKS_ABOVE: u64 = 64 * 1024;
-/// Longest read or write served inline; longer ones take a blocking thread.
+/// Longest write served inline; longer ones take a blocking thread.
 const INLINE_MAX: u64 = 256 * 1024;
+/// Longest read served inline (from memory or the page cache only). Large
+/// reads served inline go out gathered (see `transmission::SEND_AT`),
+/// which measured faster than sending each from a blocking thread: the
+/// client finds several replies waiting instead of sleeping between them.
+const INLINE_READ_MAX: u64 = 4 << 20;
 /// Most block-status descriptors in one reply.
 const MAX_DESCRIPTORS: usize = 512;
 
@@ -84,7 +89,7 @@ fn run(
             if len > u64::from(MAX_PAYLOAD) {
                 return refuse(s, req, out, EOVERFLOW, "read larger than advertised");
             }
-            if now && len > INLINE_MAX {
+            if now && len > INLINE_READ_MAX {
                 return Ok(false);
             }
             read(dev, s.framing, req, now, out)
