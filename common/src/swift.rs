@@ -366,6 +366,27 @@ impl SwiftClient {
     /// Every object of `container` whose name starts with `prefix`, in
     /// name order (pages of 10 000 followed with `marker`).
     pub async fn list(&self, container: &str, prefix: &str) -> anyhow::Result<Vec<Listed>> {
+        self.list_with(container, prefix, &[]).await
+    }
+
+    /// As `list`, from every replica of the container's listing
+    /// (`X-Newest`): for decisions that must not miss an object that one
+    /// replica has not heard of yet.
+    pub async fn list_all_replicas(
+        &self,
+        container: &str,
+        prefix: &str,
+    ) -> anyhow::Result<Vec<Listed>> {
+        self.list_with(container, prefix, &[("X-Newest", "true".into())])
+            .await
+    }
+
+    async fn list_with(
+        &self,
+        container: &str,
+        prefix: &str,
+        headers: &[(&str, String)],
+    ) -> anyhow::Result<Vec<Listed>> {
         let enc = |s: &str| {
             percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
         };
@@ -376,7 +397,9 @@ impl SwiftClient {
                 "/{container}?format=json&prefix={}&marker={marker}",
                 enc(prefix)
             );
-            let a = self.request(Method::GET, &path, &[], Bytes::new()).await?;
+            let a = self
+                .request(Method::GET, &path, headers, Bytes::new())
+                .await?;
             if a.status == StatusCode::NOT_FOUND {
                 return Ok(out);
             }

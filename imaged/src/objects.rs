@@ -71,11 +71,12 @@ impl ObjectStore {
     }
 
     /// The clone markers of an image: while there is one, its bytes are
-    /// shared and must stay.
+    /// shared and must stay. Listed from every container replica, so that
+    /// a marker one replica has not heard of yet still counts.
     pub async fn clones(&self, image_id: &str) -> io::Result<Vec<String>> {
         let listed = self
             .client
-            .list(&self.clone_container, &format!("{image_id}/"))
+            .list_all_replicas(&self.clone_container, &format!("{image_id}/"))
             .await
             .map_err(err)?;
         Ok(listed.into_iter().map(|l| l.name).collect())

@@ -39,7 +39,7 @@ pub trait SegmentStore: Send + Sync + 'static {
     /// Every segment object stored, with its size.
     fn list_own(&self) -> BoxFuture<'_, anyhow::Result<Vec<(u64, u64)>>>;
     /// Names and sizes of another account's objects under `prefix`, in
-    /// name order.
+    /// name order (from every replica of the container's listing).
     fn list_shared<'a>(
         &'a self,
         account: &'a str,
@@ -164,7 +164,7 @@ impl SegmentStore for SwiftSegments {
             let listed = self
                 .client
                 .in_account(account)
-                .list(container, prefix)
+                .list_all_replicas(container, prefix)
                 .await?;
             Ok(listed.into_iter().map(|l| (l.name, l.bytes)).collect())
         })

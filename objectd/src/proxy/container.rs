@@ -1,7 +1,7 @@
 //! Container operations across the container's replicas.
 
 use super::{tally, Cluster, ProxyError};
-use crate::store::listing::{ListParams, Listing};
+use crate::store::listing::{Entry, ListParams, Listing};
 use crate::store::record::{ContainerInfo, ObjectRow};
 use crate::store::writer::ContainerChange;
 use crate::timestamp::Timestamp;
@@ -128,6 +128,44 @@ impl Cluster {
             .ok_or(ProxyError::NotFound)
     }
 
+    /// Lists a container from every replica that has it, as one listing:
+    /// a row any of them holds is listed (`X-Newest`). A row written while
+    /// one replica was unreachable reaches it only with replication, and a
+    /// listing from that replica alone would not show it.
+    pub async fn list_container_all_replicas(
+        &self,
+        account: &str,
+        container: &str,
+        params: ListParams,
+    ) -> Result<Listing<ObjectRow>, ProxyError> {
+        let place = self.primaries(account, Some(container), None);
+        let pages = place.nodes.iter().map(|d| {
+            let params = params.clone();
+            async move {
+                match d.container_info(place.part, account, container).await? {
+                    Some(info) if info.exists() => d
+                        .list_container(place.part, account, container, params)
+                        .await
+                        .map(Some),
+                    _ => Ok(None),
+                }
+            }
+        });
+        let mut listed = Vec::new();
+        let mut last = ProxyError::NotFound;
+        for page in futures::future::join_all(pages).await {
+            match page {
+                Ok(Some(p)) => listed.push(p),
+                Ok(None) => {}
+                Err(e) => last = ProxyError::from(e),
+            }
+        }
+        if listed.is_empty() {
+            return Err(last);
+        }
+        Ok(merge_pages(listed, params.limit, params.reverse))
+    }
+
     /// Lists a container from the first replica that has it.
     pub async fn list_container(
         &self,
@@ -151,5 +189,139 @@ impl Cluster {
             }
         }
         Err(last)
+    }
+}
+
+fn entry_name<T>(e: &Entry<T>) -> &str {
+    match e {
+        Entry::Row(n, _) | Entry::Subdir(n) => n,
+    }
+}
+
+/// One listing page from several replicas' pages (each in listing order,
+/// each at most `limit` long): their entries merged by name, without
+/// repeats, up to `limit`. A full page may have stopped short of entries
+/// another page holds, so nothing past the end of the shortest-reaching
+/// full page is listed; the client's next page starts there.
+fn merge_pages<T: Clone>(pages: Vec<Listing<T>>, limit: usize, reverse: bool) -> Listing<T> {
+    let before = |a: &str, b: &str| if reverse { a > b } else { a < b };
+    let mut horizon: Option<String> = None;
+    for p in pages.iter().filter(|p| p.len() >= limit) {
+        if let Some(last) = p.last().map(entry_name) {
+            if horizon.as_deref().is_none_or(|h| before(last, h)) {
+                horizon = Some(last.to_string());
+            }
+        }
+    }
+    let mut merged: std::collections::BTreeMap<String, Entry<T>> = Default::default();
+    for e in pages.into_iter().flatten() {
+        let name = entry_name(&e);
+        if horizon.as_deref().is_some_and(|h| before(h, name)) {
+            continue;
+        }
+        merged.entry(name.to_string()).or_insert(e);
+    }
+    let ordered: Box<dyn Iterator<Item = Entry<T>>> = if reverse {
+        Box::new(merged.into_values().rev())
+    } else {
+        Box::new(merged.into_values())
+    };
+    ordered.take(limit).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(names: &[&str]) -> Listing<u32> {
+        names.iter().map(|n| Entry::Row(n.to_string(), 0)).collect()
+    }
+
+    fn names(l: &Listing<u32>) -> Vec<&str> {
+        l.iter().map(entry_name).collect()
+    }
+
+    #[test]
+    fn merged_pages_list_every_replica_s_rows_once_and_in_order() {
+        let got = merge_pages(vec![page(&["a", "c"]), page(&["a", "b", "c"])], 10, false);
+        assert_eq!(names(&got), ["a", "b", "c"]);
+        let got = merge_pages(vec![page(&["c", "a"]), page(&["c", "b"])], 10, true);
+        assert_eq!(names(&got), ["c", "b", "a"]);
+    }
+
+    fn cluster(dir: &std::path::Path) -> Cluster {
+        use crate::ring::{DeviceSpec, RingBuilder};
+        use crate::store::DeviceStore;
+        use std::sync::Arc;
+        let mut b = RingBuilder::new(4, 3, 0).expect("builder");
+        for i in 0..3 {
+            let spec = DeviceSpec {
+                region: 1,
+                zone: i + 1,
+                host: "127.0.0.1:6200".into(),
+                device: format!("d{i}"),
+                weight: 1.0,
+            };
+            b.add_device(spec).expect("add device");
+        }
+        b.rebalance().expect("rebalance");
+        let ring = b.ring();
+        let devices = ring
+            .devices()
+            .iter()
+            .map(|d| Arc::new(DeviceStore::open(d.id, &dir.join(&d.device)).expect("open")))
+            .collect();
+        Cluster::new(ring, devices, 1 << 30)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_row_one_replica_missed_is_listed_from_all_replicas() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = cluster(dir.path());
+        c.put_container("AUTH_a", "c", vec![], None)
+            .await
+            .expect("create");
+        // The row reaches every replica but the one listings ask first (as
+        // when that one was down during the upload).
+        let place = c.primaries("AUTH_a", Some("c"), None);
+        let row = ObjectRow {
+            ts: Timestamp::now(),
+            deleted: false,
+            size: 1,
+            etag: "e".into(),
+            content_type: "x".into(),
+        };
+        for d in &place.nodes[1..] {
+            d.container_row(place.part, "AUTH_a", "c", "m", row.clone())
+                .await
+                .expect("row");
+        }
+        let params = ListParams {
+            limit: 100,
+            ..ListParams::default()
+        };
+        let first = c
+            .list_container("AUTH_a", "c", params.clone())
+            .await
+            .expect("list");
+        assert!(first.is_empty(), "the first replica lacks the row");
+        let all = c
+            .list_container_all_replicas("AUTH_a", "c", params)
+            .await
+            .expect("list");
+        let listed: Vec<&str> = all.iter().map(entry_name).collect();
+        assert_eq!(listed, ["m"]);
+    }
+
+    #[test]
+    fn a_full_page_bounds_what_is_listed() {
+        // The first replica's page is full at "b": it may hold rows between
+        // "b" and "x" that it did not send, so "x" waits for the next page.
+        let got = merge_pages(vec![page(&["a", "b"]), page(&["a", "x"])], 2, false);
+        assert_eq!(names(&got), ["a", "b"]);
+        let got = merge_pages(vec![page(&["a", "b", "c"]), page(&["b", "d"])], 3, false);
+        assert_eq!(names(&got), ["a", "b", "c"]);
+        let got = merge_pages(vec![page(&["z", "y"]), page(&["z", "b"])], 2, true);
+        assert_eq!(names(&got), ["z", "y"]);
     }
 }

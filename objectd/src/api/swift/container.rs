@@ -108,7 +108,21 @@ async fn get(
         r.headers_mut().remove(http::header::CONTENT_LENGTH);
         r
     } else {
-        let entries = match app.cluster.list_container(account, container, params).await {
+        // X-Newest asks every replica (Swift takes the newest one's; the
+        // union of all of them is what a listing converges to).
+        let newest = req
+            .headers()
+            .get("x-newest")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let listed = if newest {
+            app.cluster
+                .list_container_all_replicas(account, container, params)
+                .await
+        } else {
+            app.cluster.list_container(account, container, params).await
+        };
+        let entries = match listed {
             Ok(e) => e,
             Err(e) => return proxy_error(e),
         };
