@@ -20,6 +20,7 @@ use crate::images::Images;
 use crate::nbd::{Export, Exports};
 use crate::records::{AttachmentRecord, SnapshotRecord, VolumeRecord};
 use crate::store::Store;
+use crate::volume::buffers::WriteBuffers;
 use crate::volume::cleaner::Cleaner;
 use crate::volume::compactor;
 use crate::volume::disk_cache::DiskCache;
@@ -105,7 +106,8 @@ pub struct BlockService {
     devices: Mutex<HashMap<String, Arc<VolumeDevice>>>,
     pub(crate) exports: Arc<Exports>,
     nbd: NbdEndpoint,
-    pack_wanted: Arc<Notify>,
+    /// Unpacked writes of all volumes, and the packer's wake-up.
+    buffers: Arc<WriteBuffers>,
     clean_wanted: Arc<Notify>,
     /// Packs running in the background.
     packing: tokio_util::task::TaskTracker,
@@ -173,7 +175,7 @@ impl BlockService {
             devices: Mutex::new(HashMap::new()),
             exports,
             nbd,
-            pack_wanted: Arc::new(Notify::new()),
+            buffers: Arc::new(WriteBuffers::default()),
             clean_wanted: Arc::new(Notify::new()),
             packing: tokio_util::task::TaskTracker::new(),
             images,
@@ -207,7 +209,7 @@ impl BlockService {
             self.store.clone(),
             self.segments.clone(),
         );
-        let (rt, wanted) = (Handle::current(), self.pack_wanted.clone());
+        let (rt, wanted) = (Handle::current(), self.buffers.clone());
         let device =
             blocking(move || VolumeDevice::open(&id2, size, journals, store, segments, rt, wanted))
                 .await
@@ -480,7 +482,7 @@ impl BlockService {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = self.pack_wanted.notified() => {}
+                _ = self.buffers.pack_wanted.notified() => {}
                 _ = self.clean_wanted.notified() => next_clean = tokio::time::Instant::now(),
                 _ = tokio::time::sleep(PACK_TICK) => {}
             }

@@ -31,6 +31,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
+use super::buffers::WriteBuffers;
 use super::compactor::Moves;
 use super::extent::{Located, Written};
 use super::journal::{self, JournalFile, Record};
@@ -73,11 +74,20 @@ struct Sealed {
     sync: Arc<std::fs::File>,
     /// A pack is storing it now (false again if that pack failed).
     in_flight: bool,
+    /// What it counts in the service's write buffers.
+    bytes: u64,
 }
 
 /// Sealed overlays at most (each up to `WRITE_LIMIT` bytes): so many
 /// packs store their segments at once, and commit in order.
 const MAX_SEALED: usize = 2;
+
+/// Whether writers must wait for packs: the volume's journal is full, or
+/// the service's write buffers are and this volume holds some of them (a
+/// volume holding nothing may always write, so none starves).
+fn over_limit(st: &State, buffers: &WriteBuffers) -> bool {
+    st.active_bytes >= WRITE_LIMIT || (st.active_bytes > 0 && buffers.full())
+}
 
 /// Segment stretches a read still has to fetch, with where they go.
 type Missing<'b> = Vec<(Located, &'b mut [u8])>;
@@ -133,7 +143,7 @@ pub struct VolumeDevice {
     /// Woken when a pack commits or gives up.
     committed: Notify,
     room: (Mutex<()>, Condvar),
-    pack_wanted: Arc<Notify>,
+    buffers: Arc<WriteBuffers>,
     closed: AtomicBool,
     /// Set when a pack could not commit its map: the memory and RocksDB
     /// disagree, so the volume serves nothing more until a restart
@@ -155,7 +165,7 @@ impl VolumeDevice {
         store: Arc<Store>,
         segments: Arc<Segments>,
         rt: Handle,
-        pack_wanted: Arc<Notify>,
+        buffers: Arc<WriteBuffers>,
     ) -> anyhow::Result<VolumeDevice> {
         let dir = journals.join(id);
         let map = store.load_map(id)?;
@@ -189,6 +199,7 @@ impl VolumeDevice {
         }
         let journal = JournalFile::open(&dir, newest + 1)?;
         let sync = Arc::new(journal.handle()?);
+        buffers.hold(active_bytes);
         Ok(VolumeDevice {
             id: id.to_string(),
             dir,
@@ -208,7 +219,7 @@ impl VolumeDevice {
             packs: tokio::sync::Semaphore::new(MAX_SEALED),
             committed: Notify::new(),
             room: (Mutex::new(()), Condvar::new()),
-            pack_wanted,
+            buffers,
             closed: AtomicBool::new(false),
             failed: AtomicBool::new(false),
         })
@@ -258,7 +269,8 @@ impl VolumeDevice {
         st.sealed.iter().any(|s| !s.in_flight)
             || (st.sealed.len() < MAX_SEALED
                 && (st.active_bytes >= PACK_BYTES
-                    || (st.active_bytes > 0 && st.last_write.elapsed() >= idle)))
+                    || (st.active_bytes > 0
+                        && (self.buffers.full() || st.last_write.elapsed() >= idle))))
     }
 
     /// The state, read-locked; without `wait`, `None` if a writer holds it
@@ -353,9 +365,9 @@ impl VolumeDevice {
     }
 
     fn wait_for_room(&self) {
-        let over = || self.state.read().expect("volume lock").active_bytes >= WRITE_LIMIT;
+        let over = || over_limit(&self.state.read().expect("volume lock"), &self.buffers);
         while over() && !self.closed.load(Ordering::SeqCst) {
-            self.pack_wanted.notify_one();
+            self.buffers.pack_wanted.notify_one();
             let g = self.room.0.lock().expect("room lock");
             let _ = self
                 .room
@@ -378,21 +390,23 @@ impl VolumeDevice {
             Err(TryLockError::WouldBlock) if !wait => return Ok(false),
             _ => self.state.write().expect("volume lock"),
         };
-        if !wait && st.active_bytes >= WRITE_LIMIT {
+        if !wait && over_limit(&st, &self.buffers) {
             return Ok(false);
         }
         match &value {
             Written::Data(b) => st.journal.append_data(offset, b)?,
             Written::Zero => st.journal.append_zero(offset, len)?,
         }
-        st.active_bytes += match &value {
+        let held = match &value {
             Written::Data(_) => len,
             Written::Zero => 32,
         };
+        st.active_bytes += held;
+        self.buffers.hold(held);
         st.active.insert(offset, len, value);
         st.last_write = Instant::now();
         if st.active_bytes >= PACK_BYTES {
-            self.pack_wanted.notify_one();
+            self.buffers.pack_wanted.notify_one();
         }
         Ok(true)
     }
@@ -416,12 +430,13 @@ impl VolumeDevice {
         let sync = std::mem::replace(&mut st.sync, Arc::new(next.handle()?));
         st.journal = next;
         let overlay = Arc::new(std::mem::replace(&mut st.active, RangeMap::new()));
-        st.active_bytes = 0;
+        let bytes = std::mem::take(&mut st.active_bytes);
         st.sealed.push_back(Sealed {
             generation,
             overlay: overlay.clone(),
             sync,
             in_flight: true,
+            bytes,
         });
         Ok(Some((generation, overlay)))
     }
@@ -472,7 +487,9 @@ impl VolumeDevice {
             tracing::error!(volume = %self.id, "pack commit failed; the volume stops: {e:#}");
             return Err(e);
         }
-        st.sealed.pop_front();
+        if let Some(s) = st.sealed.pop_front() {
+            self.buffers.give_back(s.bytes);
+        }
         drop(st);
         for g in journal::generations(&self.dir)? {
             if g <= generation {
@@ -648,6 +665,16 @@ impl VolumeDevice {
             copy.load(s, l, *v);
         }
         Ok(copy)
+    }
+}
+
+impl Drop for VolumeDevice {
+    /// What it held in memory is freed with it.
+    fn drop(&mut self) {
+        if let Ok(st) = self.state.get_mut() {
+            let sealed: u64 = st.sealed.iter().map(|s| s.bytes).sum();
+            self.buffers.give_back(st.active_bytes + sealed);
+        }
     }
 }
 

@@ -5,10 +5,12 @@
 //! caches in `cache.rs` (memory) and `disk_cache.rs` (local disk)), and the device that ties them together and packs
 //! the journal into segments (`device.rs`). `cleaner.rs` deletes segments
 //! no map refers to any more; `compactor.rs` rewrites mostly dead ones and
-//! finds orphans. Snapshots and clones are copies of a map;
+//! finds orphans. `buffers.rs` bounds the bytes all volumes hold in
+//! memory before packing. Snapshots and clones are copies of a map;
 //! a volume made from a raw image maps onto the image's own objects
 //! (`shared.rs`).
 
+pub mod buffers;
 pub mod cache;
 pub mod cleaner;
 pub mod compactor;

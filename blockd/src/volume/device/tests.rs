@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use tokio::sync::Notify;
-
 use super::*;
+use crate::volume::buffers::WriteBuffers;
 use crate::volume::segments::MemSegments;
 
 struct Fixture {
@@ -13,6 +12,7 @@ struct Fixture {
     store: Arc<Store>,
     mem: Arc<MemSegments>,
     segments: Arc<Segments>,
+    buffers: Arc<WriteBuffers>,
 }
 
 impl Fixture {
@@ -26,6 +26,7 @@ impl Fixture {
             store,
             mem,
             segments,
+            buffers: Arc::default(),
         }
     }
 
@@ -38,7 +39,7 @@ impl Fixture {
                 self.store.clone(),
                 self.segments.clone(),
                 Handle::current(),
-                Arc::new(Notify::new()),
+                self.buffers.clone(),
             )
             .unwrap(),
         )
@@ -337,4 +338,42 @@ async fn a_quiet_volume_gives_its_recycled_journal_space_back() {
     let b = read(&d, 0, 8192).await;
     assert!(b[..4096].iter().all(|x| *x == 2));
     assert!(b[4096..].iter().all(|x| *x == 9));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_wide_write_bound_holds_writers_until_packs_give_memory_back() {
+    let mut f = Fixture::new();
+    f.buffers = Arc::new(WriteBuffers::new(1 << 20));
+    let (a, b) = (f.open("a"), f.open("b"));
+    let half = vec![7u8; 512 << 10];
+    let taken = on_thread(&a, move |d| {
+        (0..4)
+            .map(|i| d.try_write_at(&half, i * (512 << 10)).unwrap())
+            .collect::<Vec<_>>()
+    })
+    .await;
+    assert_eq!(taken, [true, true, false, false], "full at 1 MiB");
+    assert_eq!(f.buffers.held(), 1 << 20);
+    // A volume holding nothing may still write (none starves), once.
+    let one = vec![1u8; 4096];
+    let b_took = on_thread(&b, move |d| {
+        [
+            d.try_write_at(&one, 0).unwrap(),
+            d.try_write_at(&one, 4096).unwrap(),
+        ]
+    })
+    .await;
+    assert_eq!(b_took, [true, false]);
+    // Full buffers make every holder want a pack, however little it holds.
+    assert!(b.wants_pack(Duration::from_secs(3600)));
+    assert!(a.pack().await.unwrap());
+    assert_eq!(f.buffers.held(), 4096, "a's pack gave its bytes back");
+    assert!(on_thread(&a, |d| d.try_write_at(&[2u8; 4096], 0).unwrap()).await);
+    assert_eq!(read(&a, 0, 4096).await, vec![2u8; 4096]);
+    assert_eq!(read(&a, 4096, 4096).await, vec![7u8; 4096]);
+    // A device that goes away gives back what it held.
+    drop(b);
+    assert_eq!(f.buffers.held(), 4096);
+    drop(a);
+    assert_eq!(f.buffers.held(), 0);
 }
