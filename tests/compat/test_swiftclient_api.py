@@ -189,6 +189,27 @@ def test_listing_marker_end_marker_limit_reverse(admin_conn, listed):
     assert names(g(listed, marker="c", query_string="reverse=true")[1]) == ["b/1", "a/2", "a/1"]
 
 
+def test_x_newest_listings_merge_replicas_into_the_same_pages(admin_conn, listed):
+    # With X-Newest every replica's listing is merged; on agreeing
+    # replicas each page must be exactly the plain one.
+    newest = {"X-Newest": "true"}
+    cases = [
+        {},
+        {"prefix": "d/", "delimiter": "/"},
+        {"delimiter": "/"},
+        {"marker": "a/1", "end_marker": "d/e/f"},
+        {"limit": 2, "marker": "a/2"},
+        {"query_string": "reverse=true&limit=2"},
+        {"marker": "c", "query_string": "reverse=true"},
+        {"limit": 1, "full_listing": True},
+    ]
+    for kw in cases:
+        plain = admin_conn.get_container(listed, **kw)[1]
+        merged = admin_conn.get_container(listed, headers=newest, **kw)[1]
+        assert merged == plain, kw
+    assert names(admin_conn.get_container(listed, headers=newest, limit=1, full_listing=True)[1]) == LISTING_NAMES
+
+
 def test_listing_full_listing_pages(admin_conn, container):
     want = [f"obj-{i:03d}" for i in range(25)]
     for n in want:
