@@ -39,6 +39,38 @@ async fn go(addr: std::net::SocketAddr, name: &str) -> TcpStream {
     }
 }
 
+/// A server of `exports` on an ephemeral loopback port; answers its
+/// address, what stops it, and its task.
+async fn start(
+    exports: Arc<Exports>,
+    options: super::Options,
+) -> (
+    std::net::SocketAddr,
+    CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(serve(listener, exports, options, shutdown.clone()));
+    (addr, shutdown, server)
+}
+
+/// Options with these limits, without busy polling or TLS.
+fn limited(
+    handshake: Duration,
+    connections: usize,
+    handshakes_per_address: usize,
+) -> super::Options {
+    let limits = super::Limits {
+        handshake,
+        connections,
+        handshakes_per_address,
+        busy_poll: Duration::ZERO,
+    };
+    super::Options { limits, tls: None }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_an_export_ends_a_busy_connection() {
     let dir = tempfile::tempdir().unwrap();
@@ -48,15 +80,7 @@ async fn removing_an_export_ends_a_busy_connection() {
         "v".into(),
         Export::new(Arc::new(device), false, String::new()),
     );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(serve(
-        listener,
-        exports.clone(),
-        Default::default(),
-        shutdown.clone(),
-    ));
+    let (addr, shutdown, server) = start(exports.clone(), Default::default()).await;
     let (mut r, mut w) = go(addr, "v").await.into_split();
     // Reads pipelined without pause, until the server stops taking them.
     let sender = tokio::spawn(async move {
@@ -94,18 +118,8 @@ async fn removing_an_export_ends_a_busy_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_handshakes_are_cut_and_connections_are_bounded() {
-    let exports = Arc::new(Exports::default());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let limits = super::Limits {
-        handshake: Duration::from_millis(800),
-        connections: 2,
-        handshakes_per_address: 64,
-        busy_poll: Duration::ZERO,
-    };
-    let options = super::Options { limits, tls: None };
-    let server = tokio::spawn(serve(listener, exports, options, shutdown.clone()));
+    let options = limited(Duration::from_millis(800), 2, 64);
+    let (addr, shutdown, server) = start(Arc::default(), options).await;
     let greeting = |mut s: TcpStream| async move {
         let mut hello = [0u8; 18];
         s.read_exact(&mut hello).await.map(|_| s)
@@ -137,22 +151,8 @@ async fn slow_handshakes_are_cut_and_connections_are_bounded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_hold_every_handshake() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let limits = super::Limits {
-        handshake: Duration::from_secs(5),
-        connections: 10,
-        handshakes_per_address: 1,
-        busy_poll: Duration::ZERO,
-    };
-    let options = super::Options { limits, tls: None };
-    let server = tokio::spawn(serve(
-        listener,
-        Arc::new(Exports::default()),
-        options,
-        shutdown.clone(),
-    ));
+    let options = limited(Duration::from_secs(5), 10, 1);
+    let (addr, shutdown, server) = start(Arc::default(), options).await;
     let mut hello = [0u8; 18];
     let mut first = TcpStream::connect(addr).await.unwrap();
     first.read_exact(&mut hello).await.unwrap();

@@ -9,8 +9,9 @@
 
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{Mutex, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -31,6 +32,33 @@ pub const SEND_AT: usize = 4 << 20;
 /// Capacity the gathering buffer keeps once sent (it is reused, so its
 /// pages stay mapped; a larger one is cut back to this).
 const KEEP_GATHERED: usize = 2 * SEND_AT;
+/// Capacity the gathering buffer keeps while its client is idle.
+const KEEP_IDLE: usize = 256 * 1024;
+/// Silence after which a connection's gathering buffer is cut back to
+/// `KEEP_IDLE`, so that idle connections do not each hold megabytes.
+const IDLE_SHRINK: Duration = Duration::from_secs(1);
+
+/// Waits until the client sends something (nothing is consumed) or one
+/// of `stops` is cancelled; if that takes longer than `idle`, cuts `out`
+/// (empty) back to `KEEP_IDLE` meanwhile.
+async fn wait_shrinking_when_idle<R: AsyncRead + Unpin>(
+    r: &mut BufReader<R>,
+    out: &mut Vec<u8>,
+    idle: Duration,
+    stops: [&CancellationToken; 2],
+) {
+    if out.capacity() <= KEEP_IDLE {
+        return;
+    }
+    // `fill_buf` is cancel-safe: a branch that wins first loses no bytes.
+    tokio::select! {
+        biased;
+        _ = r.fill_buf() => {}
+        _ = stops[0].cancelled() => {}
+        _ = stops[1].cancelled() => {}
+        _ = tokio::time::sleep(idle) => *out = Vec::with_capacity(KEEP_IDLE),
+    }
+}
 
 /// Writes and empties the gathered replies.
 async fn send<W: AsyncWrite + Unpin>(writer: &Mutex<W>, out: &mut Vec<u8>) -> io::Result<()> {
@@ -87,6 +115,8 @@ where
                     poll.wait();
                 }
             }
+            let stops = [&shutdown, &revoked];
+            wait_shrinking_when_idle(&mut r, &mut out, IDLE_SHRINK, stops).await;
             let read = tokio::select! {
                 biased;
                 read = r.read_exact(hdr) => read,
@@ -166,4 +196,48 @@ where
     tracker.wait().await;
     let _ = writer.lock().await.flush().await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_idle_client_s_gathering_buffer_is_cut_back_and_no_byte_is_lost() {
+        let (client, server) = tokio::io::duplex(1024);
+        let mut r = BufReader::new(server);
+        let never = CancellationToken::new();
+        let mut out = Vec::with_capacity(8 << 20);
+        wait_shrinking_when_idle(
+            &mut r,
+            &mut out,
+            Duration::from_millis(50),
+            [&never, &never],
+        )
+        .await;
+        assert!(
+            out.capacity() <= 2 * KEEP_IDLE,
+            "cut back: {}",
+            out.capacity()
+        );
+        // A client that sends in time keeps the buffer, and what it sent is
+        // still there to read.
+        let mut out = Vec::with_capacity(8 << 20);
+        let mut client = client;
+        client.write_all(b"request").await.unwrap();
+        wait_shrinking_when_idle(&mut r, &mut out, Duration::from_secs(30), [&never, &never]).await;
+        assert!(out.capacity() >= 8 << 20);
+        let mut got = [0u8; 7];
+        r.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"request");
+        // A stop ends the wait at once.
+        let stop = CancellationToken::new();
+        stop.cancel();
+        let waited = tokio::time::timeout(
+            Duration::from_secs(5),
+            wait_shrinking_when_idle(&mut r, &mut out, Duration::from_secs(30), [&never, &stop]),
+        )
+        .await;
+        assert!(waited.is_ok());
+    }
 }

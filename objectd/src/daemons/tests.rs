@@ -1,7 +1,6 @@
 //! In-process tests of the replicator over real devices in a temp dir:
 //! passes that check only written partitions, and a lost replica restored.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,9 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::{replicator, Settings, Stats};
 use crate::proxy::put::BodySpec;
 use crate::proxy::Cluster;
-use crate::ring::{DeviceSpec, RingBuilder};
 use crate::store::record::ObjectMeta;
-use crate::store::DeviceStore;
 use crate::timestamp::Timestamp;
 
 fn settings() -> Settings {
@@ -28,25 +25,7 @@ fn settings() -> Settings {
 }
 
 fn cluster(dir: &std::path::Path) -> Cluster {
-    let mut b = RingBuilder::new(4, 3, 0).expect("builder");
-    for i in 0..4 {
-        let spec = DeviceSpec {
-            region: 1,
-            zone: i + 1,
-            host: "127.0.0.1:6200".into(),
-            device: format!("d{i}"),
-            weight: 1.0,
-        };
-        b.add_device(spec).expect("add device");
-    }
-    b.rebalance().expect("rebalance");
-    let ring = b.ring();
-    let devices = ring
-        .devices()
-        .iter()
-        .map(|d| Arc::new(DeviceStore::open(d.id, &dir.join(&d.device)).expect("open")))
-        .collect();
-    Cluster::new(ring, devices, 1 << 30)
+    Cluster::on_local_devices(dir, 4)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,9 +1,11 @@
 //! Container operations across the container's replicas.
 
 use super::{tally, Cluster, ProxyError};
+use crate::node::Node;
 use crate::store::listing::{Entry, ListParams, Listing};
 use crate::store::record::{ContainerInfo, ObjectRow};
 use crate::store::writer::ContainerChange;
+use crate::store::StoreError;
 use crate::timestamp::Timestamp;
 
 /// Whether a PUT created the container or updated an existing one.
@@ -139,18 +141,10 @@ impl Cluster {
         params: ListParams,
     ) -> Result<Listing<ObjectRow>, ProxyError> {
         let place = self.primaries(account, Some(container), None);
-        let pages = place.nodes.iter().map(|d| {
-            let params = params.clone();
-            async move {
-                match d.container_info(place.part, account, container).await? {
-                    Some(info) if info.exists() => d
-                        .list_container(place.part, account, container, params)
-                        .await
-                        .map(Some),
-                    _ => Ok(None),
-                }
-            }
-        });
+        let pages = place
+            .nodes
+            .iter()
+            .map(|d| replica_listing(d, place.part, account, container, params.clone()));
         let mut listed = Vec::new();
         let mut last = ProxyError::NotFound;
         for page in futures::future::join_all(pages).await {
@@ -176,19 +170,31 @@ impl Cluster {
         let place = self.primaries(account, Some(container), None);
         let mut last = ProxyError::NotFound;
         for d in &place.nodes {
-            match d.container_info(place.part, account, container).await {
-                Ok(Some(info)) if info.exists() => match d
-                    .list_container(place.part, account, container, params.clone())
-                    .await
-                {
-                    Ok(l) => return Ok(l),
-                    Err(e) => last = e.into(),
-                },
-                Ok(_) => {}
+            match replica_listing(d, place.part, account, container, params.clone()).await {
+                Ok(Some(l)) => return Ok(l),
+                Ok(None) => {}
                 Err(e) => last = e.into(),
             }
         }
         Err(last)
+    }
+}
+
+/// One replica's page of a container listing; `None` if that replica
+/// does not hold the container.
+async fn replica_listing(
+    d: &Node,
+    part: u32,
+    account: &str,
+    container: &str,
+    params: ListParams,
+) -> Result<Option<Listing<ObjectRow>>, StoreError> {
+    match d.container_info(part, account, container).await? {
+        Some(info) if info.exists() => d
+            .list_container(part, account, container, params)
+            .await
+            .map(Some),
+        _ => Ok(None),
     }
 }
 
@@ -221,12 +227,12 @@ fn merge_pages<T: Clone>(pages: Vec<Listing<T>>, limit: usize, reverse: bool) ->
         }
         merged.entry(name.to_string()).or_insert(e);
     }
-    let ordered: Box<dyn Iterator<Item = Entry<T>>> = if reverse {
-        Box::new(merged.into_values().rev())
-    } else {
-        Box::new(merged.into_values())
-    };
-    ordered.take(limit).collect()
+    let mut page: Listing<T> = merged.into_values().collect();
+    if reverse {
+        page.reverse();
+    }
+    page.truncate(limit);
+    page
 }
 
 #[cfg(test)]
@@ -249,35 +255,10 @@ mod tests {
         assert_eq!(names(&got), ["c", "b", "a"]);
     }
 
-    fn cluster(dir: &std::path::Path) -> Cluster {
-        use crate::ring::{DeviceSpec, RingBuilder};
-        use crate::store::DeviceStore;
-        use std::sync::Arc;
-        let mut b = RingBuilder::new(4, 3, 0).expect("builder");
-        for i in 0..3 {
-            let spec = DeviceSpec {
-                region: 1,
-                zone: i + 1,
-                host: "127.0.0.1:6200".into(),
-                device: format!("d{i}"),
-                weight: 1.0,
-            };
-            b.add_device(spec).expect("add device");
-        }
-        b.rebalance().expect("rebalance");
-        let ring = b.ring();
-        let devices = ring
-            .devices()
-            .iter()
-            .map(|d| Arc::new(DeviceStore::open(d.id, &dir.join(&d.device)).expect("open")))
-            .collect();
-        Cluster::new(ring, devices, 1 << 30)
-    }
-
     #[tokio::test(flavor = "multi_thread")]
     async fn a_row_one_replica_missed_is_listed_from_all_replicas() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let c = cluster(dir.path());
+        let c = Cluster::on_local_devices(dir.path(), 3);
         c.put_container("AUTH_a", "c", vec![], None)
             .await
             .expect("create");

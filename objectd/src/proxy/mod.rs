@@ -97,6 +97,32 @@ impl Cluster {
         cluster
     }
 
+    /// For tests: a three-replica cluster over `devices` local devices in
+    /// `dir`, one zone each.
+    #[cfg(test)]
+    pub fn on_local_devices(dir: &std::path::Path, devices: u32) -> Cluster {
+        use crate::ring::{DeviceSpec, RingBuilder};
+        let mut b = RingBuilder::new(4, 3, 0).expect("builder");
+        for i in 0..devices {
+            let spec = DeviceSpec {
+                region: 1,
+                zone: i + 1,
+                host: "127.0.0.1:6200".into(),
+                device: format!("d{i}"),
+                weight: 1.0,
+            };
+            b.add_device(spec).expect("add device");
+        }
+        b.rebalance().expect("rebalance");
+        let ring = b.ring();
+        let stores = ring
+            .devices()
+            .iter()
+            .map(|d| Arc::new(DeviceStore::open(d.id, &dir.join(&d.device)).expect("open")))
+            .collect();
+        Cluster::new(ring, stores, 1 << 30)
+    }
+
     /// The storage policies.
     pub fn policies(&self) -> &Policies {
         &self.policies

@@ -114,7 +114,7 @@ async fn get(
             .headers()
             .get("x-newest")
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            .is_some_and(listing::true_value);
         let listed = if newest {
             app.cluster
                 .list_container_all_replicas(account, container, params)

@@ -28,6 +28,15 @@ impl Format {
     }
 }
 
+/// Whether a flag's value means yes, as Swift reads them (`true`, `1`,
+/// `yes`, `on`, `t`, `y`, in any case).
+pub fn true_value(v: &str) -> bool {
+    matches!(
+        v.to_ascii_lowercase().as_str(),
+        "true" | "1" | "yes" | "on" | "t" | "y"
+    )
+}
+
 /// Decodes a query string into pairs (`+` is a space, as Python's clients send it).
 pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
     let decode = |s: &str| {
@@ -80,12 +89,7 @@ pub fn params(
     }
     p.marker = get("marker").unwrap_or_default().to_string();
     p.end_marker = get("end_marker").unwrap_or_default().to_string();
-    p.reverse = get("reverse").is_some_and(|r| {
-        matches!(
-            r.to_ascii_lowercase().as_str(),
-            "true" | "1" | "yes" | "on" | "t" | "y"
-        )
-    });
+    p.reverse = get("reverse").is_some_and(true_value);
     let format = match get("format").map(str::to_ascii_lowercase).as_deref() {
         Some("json") => Format::Json,
         Some("xml") => Format::Xml,
