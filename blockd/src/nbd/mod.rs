@@ -19,6 +19,7 @@ pub mod serve;
 pub mod threads;
 pub mod tls;
 pub mod transmission;
+pub mod unsent;
 
 #[cfg(test)]
 mod tests;

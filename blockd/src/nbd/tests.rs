@@ -169,3 +169,52 @@ async fn one_address_cannot_hold_every_handshake() {
     drop(third);
     server.await.unwrap();
 }
+
+/// A request header (compact form) for `kind` over `offset..offset+len`.
+fn request(kind: u16, cookie: u64, offset: u64, len: u32) -> Vec<u8> {
+    let mut r = REQUEST_MAGIC.to_be_bytes().to_vec();
+    r.extend_from_slice(&0u16.to_be_bytes());
+    r.extend_from_slice(&kind.to_be_bytes());
+    r.extend_from_slice(&cookie.to_be_bytes());
+    r.extend_from_slice(&offset.to_be_bytes());
+    r.extend_from_slice(&len.to_be_bytes());
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_holds_up_neither_others_nor_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = FileDevice::open(&dir.path().join("v"), 64 << 20).unwrap();
+    let exports = Arc::new(Exports::default());
+    exports.insert(
+        "v".into(),
+        Export::new(Arc::new(device), false, String::new()),
+    );
+    let (addr, shutdown, server) = start(exports.clone(), Default::default()).await;
+    // Reads too large to serve inline, whose replies cannot all fit in
+    // the socket: the client never reads them.
+    let mut stuck = go(addr, "v").await;
+    for cookie in 0..8u64 {
+        let req = request(CMD_READ, cookie, cookie << 23, 8 << 20);
+        stuck.write_all(&req).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Another client is served meanwhile.
+    let mut other = go(addr, "v").await;
+    other.write_all(&request(CMD_FLUSH, 7, 0, 0)).await.unwrap();
+    let mut reply = [0u8; 16];
+    let answered = tokio::time::timeout(Duration::from_secs(5), other.read_exact(&mut reply)).await;
+    assert!(
+        matches!(answered, Ok(Ok(_))),
+        "the other client's flush is answered"
+    );
+    assert_eq!(u64::from_be_bytes(reply[8..16].try_into().unwrap()), 7);
+    // Stopping does not wait for the stuck client to read.
+    shutdown.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(20), server).await;
+    assert!(
+        stopped.is_ok(),
+        "the server stops although a client reads nothing"
+    );
+    drop(stuck);
+}

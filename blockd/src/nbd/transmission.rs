@@ -22,6 +22,7 @@ use super::proto::{CMD_DISC, EIO, MAX_PAYLOAD};
 use super::reply::error;
 use super::request::{header_len, Request, MAX_HEADER};
 use super::serve::handle;
+use super::unsent::{send_now, Unsent};
 
 /// Requests waiting on blocking threads at once per connection.
 const MAX_IN_FLIGHT: usize = 64;
@@ -60,12 +61,26 @@ async fn wait_shrinking_when_idle<R: AsyncRead + Unpin>(
     }
 }
 
-/// Writes and empties the gathered replies.
-async fn send<W: AsyncWrite + Unpin>(writer: &Mutex<W>, out: &mut Vec<u8>) -> io::Result<()> {
+/// How long replies still owed are waited for once a connection ends
+/// (its client may have stopped reading); then they are dropped.
+const END_GRACE: Duration = Duration::from_secs(5);
+
+/// Writes and empties the gathered replies; gives up when one of `stops`
+/// is cancelled (a client that stops reading must not hold a stopping
+/// connection).
+async fn send<W: AsyncWrite + Unpin>(
+    writer: &Mutex<W>,
+    out: &mut Vec<u8>,
+    stops: [&CancellationToken; 2],
+) -> io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
-    writer.lock().await.write_all(out).await?;
+    tokio::select! {
+        sent = async { writer.lock().await.write_all(out).await } => sent?,
+        _ = stops[0].cancelled() => return Err(io::Error::other("connection ending")),
+        _ = stops[1].cancelled() => return Err(io::Error::other("connection ending")),
+    }
     out.clear();
     if out.capacity() > KEEP_GATHERED {
         out.shrink_to(KEEP_GATHERED);
@@ -93,6 +108,10 @@ where
     let hlen = header_len(session.framing);
     let mut out = Vec::with_capacity(64 * 1024);
     let mut payload = Vec::new();
+    // Cancelled once the connection has ended and the replies still owed
+    // had `END_GRACE` to go out: those left are dropped.
+    let gone = CancellationToken::new();
+    let stops = [&shutdown, &revoked];
     let result = loop {
         // Checked here too, as a client that keeps requests coming never
         // leaves the select below waiting.
@@ -106,7 +125,7 @@ where
         let hdr = &mut buf[..hlen];
         if r.buffer().len() < hlen {
             // Nothing more to serve without waiting: send what is gathered.
-            if let Err(e) = send(&writer, &mut out).await {
+            if let Err(e) = send(&writer, &mut out, stops).await {
                 break Err(e);
             }
             // Busy polling only when nothing waits on a blocking thread.
@@ -115,7 +134,6 @@ where
                     poll.wait();
                 }
             }
-            let stops = [&shutdown, &revoked];
             wait_shrinking_when_idle(&mut r, &mut out, IDLE_SHRINK, stops).await;
             let read = tokio::select! {
                 biased;
@@ -147,7 +165,7 @@ where
         }
         if handle(&session, &req, &payload, true, &mut out) {
             if out.len() >= SEND_AT {
-                if let Err(e) = send(&writer, &mut out).await {
+                if let Err(e) = send(&writer, &mut out, stops).await {
                     break Err(e);
                 }
             }
@@ -156,45 +174,57 @@ where
         let permit = match slots.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
-                if let Err(e) = send(&writer, &mut out).await {
+                if let Err(e) = send(&writer, &mut out, stops).await {
                     break Err(e);
                 }
                 slots.clone().acquire_owned().await.expect("never closed")
             }
         };
-        let (writer, session) = (writer.clone(), session.clone());
+        let (writer, session, gone) = (writer.clone(), session.clone(), gone.clone());
         let payload = std::mem::take(&mut payload);
         tracker.spawn(async move {
             let framing = session.framing;
-            let rt = tokio::runtime::Handle::current();
             let w = writer.clone();
-            // The blocking thread sends its reply itself, so the
-            // connection's thread only reads requests and serves inline.
-            let sent = tokio::task::spawn_blocking(move || {
+            // The blocking thread sends what it can of its reply at once,
+            // so the connection's thread mostly only reads requests and
+            // serves inline; the rest is sent from here (see `unsent`).
+            let served = tokio::task::spawn_blocking(move || {
                 let mut reply = Vec::new();
                 handle(&session, &req, &payload, false, &mut reply);
-                rt.block_on(async { w.lock().await.write_all(&reply).await })
+                send_now(&w, reply)
             })
             .await;
-            match sent {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::debug!("reply failed: {e}"),
+            let unsent = match served {
+                Ok(Ok(unsent)) => unsent,
+                Ok(Err(e)) => return tracing::debug!("reply failed: {e}"),
                 Err(e) => {
                     tracing::warn!("request failed: {e}");
                     let mut reply = Vec::new();
                     error(&mut reply, framing, &req, EIO, "request failed");
-                    if let Err(e) = writer.lock().await.write_all(&reply).await {
-                        tracing::debug!("reply failed: {e}");
-                    }
+                    Unsent::Whole(reply)
                 }
+            };
+            tokio::select! {
+                sent = unsent.finish(&writer) => if let Err(e) = sent {
+                    tracing::debug!("reply failed: {e}");
+                },
+                _ = gone.cancelled() => tracing::debug!("reply dropped: the connection ended"),
             }
             drop(permit);
         });
     };
-    let _ = send(&writer, &mut out).await;
     tracker.close();
-    tracker.wait().await;
-    let _ = writer.lock().await.flush().await;
+    let ending = async {
+        let never = CancellationToken::new();
+        let _ = send(&writer, &mut out, [&never, &never]).await;
+        tracker.wait().await;
+    };
+    if tokio::time::timeout(END_GRACE, ending).await.is_err() {
+        gone.cancel();
+        tracker.wait().await;
+    }
+    // Ends a TLS session with its close_notify, as the protocol asks.
+    let _ = tokio::time::timeout(END_GRACE, async { writer.lock().await.shutdown().await }).await;
     result
 }
 
