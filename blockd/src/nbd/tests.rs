@@ -56,6 +56,17 @@ async fn start(
     (addr, shutdown, server)
 }
 
+/// Exports holding `v`, a file device of `size` bytes in `dir`.
+fn one_export(dir: &std::path::Path, size: u64) -> Arc<Exports> {
+    let device = FileDevice::open(&dir.join("v"), size).unwrap();
+    let exports = Arc::new(Exports::default());
+    exports.insert(
+        "v".into(),
+        Export::new(Arc::new(device), false, String::new()),
+    );
+    exports
+}
+
 /// Options with these limits, without busy polling or TLS.
 fn limited(
     handshake: Duration,
@@ -74,12 +85,7 @@ fn limited(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_an_export_ends_a_busy_connection() {
     let dir = tempfile::tempdir().unwrap();
-    let device = FileDevice::open(&dir.path().join("v"), 1 << 20).unwrap();
-    let exports = Arc::new(Exports::default());
-    exports.insert(
-        "v".into(),
-        Export::new(Arc::new(device), false, String::new()),
-    );
+    let exports = one_export(dir.path(), 1 << 20);
     let (addr, shutdown, server) = start(exports.clone(), Default::default()).await;
     let (mut r, mut w) = go(addr, "v").await.into_split();
     // Reads pipelined without pause, until the server stops taking them.
@@ -184,12 +190,7 @@ fn request(kind: u16, cookie: u64, offset: u64, len: u32) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_holds_up_neither_others_nor_shutdown() {
     let dir = tempfile::tempdir().unwrap();
-    let device = FileDevice::open(&dir.path().join("v"), 64 << 20).unwrap();
-    let exports = Arc::new(Exports::default());
-    exports.insert(
-        "v".into(),
-        Export::new(Arc::new(device), false, String::new()),
-    );
+    let exports = one_export(dir.path(), 64 << 20);
     let (addr, shutdown, server) = start(exports.clone(), Default::default()).await;
     // Reads too large to serve inline, whose replies cannot all fit in
     // the socket: the client never reads them.
