@@ -491,13 +491,23 @@ impl VolumeDevice {
             self.buffers.give_back(s.bytes);
         }
         drop(st);
+        // The pack is committed: a journal file left behind is only space
+        // (a later pack or the next start retires it), not a failure.
+        if let Err(e) = self.retire_through(generation) {
+            tracing::warn!(volume = %self.id, "cannot retire packed journal files: {e}");
+        }
+        self.room.1.notify_all();
+        self.committed.notify_waiters();
+        Ok(())
+    }
+
+    /// Retires the journal files of generations up to `generation`.
+    fn retire_through(&self, generation: u64) -> io::Result<()> {
         for g in journal::generations(&self.dir)? {
             if g <= generation {
                 journal::retire(&self.dir, g)?;
             }
         }
-        self.room.1.notify_all();
-        self.committed.notify_waiters();
         Ok(())
     }
 

@@ -87,14 +87,21 @@ pub fn drop_spare(dir: &Path) -> io::Result<()> {
 
 /// Done with packed generation `generation`: its file becomes the spare
 /// if there is none, or is removed. A file of the first format is never
-/// a spare: its records do not name their generation.
+/// a spare: its records do not name their generation. A file already
+/// gone (two commits retiring at once) is done.
 pub fn retire(dir: &Path, generation: u64) -> io::Result<()> {
     let from = path(dir, generation);
     let spare = dir.join(SPARE);
-    if spare.exists() || first_magic(&from)? == Some(MAGIC_UNSTAMPED) {
-        return std::fs::remove_file(from);
+    let retired = (|| {
+        if spare.exists() || first_magic(&from)? == Some(MAGIC_UNSTAMPED) {
+            return std::fs::remove_file(&from);
+        }
+        std::fs::rename(&from, &spare)
+    })();
+    match retired {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        r => r,
     }
-    std::fs::rename(from, spare)
 }
 
 /// The magic of the first record in the file at `p`, if it has one.
@@ -402,6 +409,9 @@ mod tests {
         retire(dir.path(), 1).unwrap();
         assert!(dir.path().join(SPARE).exists());
         assert_eq!(generations(dir.path()).unwrap(), Vec::<u64>::new());
+        // Retired already (by a commit racing this one): done, spare kept.
+        retire(dir.path(), 1).unwrap();
+        assert!(dir.path().join(SPARE).exists());
         // The next generation takes the spare and overwrites it from the
         // start; the older records that follow, aligned on the same
         // boundaries, are not replayed.
