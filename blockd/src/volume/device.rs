@@ -143,6 +143,8 @@ pub struct VolumeDevice {
     /// Woken when a pack commits or gives up.
     committed: Notify,
     room: (Mutex<()>, Condvar),
+    /// Held while a pack seals the overlay (see `take_work`).
+    sealing: Mutex<()>,
     buffers: Arc<WriteBuffers>,
     closed: AtomicBool,
     /// Set when a pack could not commit its map: the memory and RocksDB
@@ -219,6 +221,7 @@ impl VolumeDevice {
             packs: tokio::sync::Semaphore::new(MAX_SEALED),
             committed: Notify::new(),
             room: (Mutex::new(()), Condvar::new()),
+            sealing: Mutex::new(()),
             buffers,
             closed: AtomicBool::new(false),
             failed: AtomicBool::new(false),
@@ -415,18 +418,27 @@ impl VolumeDevice {
     /// storing (one whose pack failed), else the overlay, sealed now
     /// (the journal moves to a new generation) if there is room.
     fn take_work(&self) -> io::Result<Option<(u64, Arc<RangeMap<Written>>)>> {
+        // One seal at a time: the generation read here stays current while
+        // the next file is made, outside the volume lock (a rename and a
+        // directory sync), and neither reads nor writes wait for that.
+        let _sealing = self.sealing.lock().expect("sealing lock");
+        let generation = {
+            let mut st = self.state.write().expect("volume lock");
+            if let Some(s) = st.sealed.iter_mut().find(|s| !s.in_flight) {
+                s.in_flight = true;
+                return Ok(Some((s.generation, s.overlay.clone())));
+            }
+            if st.active_bytes == 0 || st.sealed.len() >= MAX_SEALED {
+                return Ok(None);
+            }
+            st.journal.generation
+        };
+        let next = JournalFile::open(&self.dir, generation + 1)?;
+        // Meanwhile the overlay only grew and sealed ones only committed.
         let mut st = self.state.write().expect("volume lock");
-        if let Some(s) = st.sealed.iter_mut().find(|s| !s.in_flight) {
-            s.in_flight = true;
-            return Ok(Some((s.generation, s.overlay.clone())));
-        }
-        if st.active_bytes == 0 || st.sealed.len() >= MAX_SEALED {
-            return Ok(None);
-        }
+        debug_assert_eq!(st.journal.generation, generation);
         // Until the pack commits, the sealed data lives only in the
         // journal; FLUSH syncs the sealed file as well as the new one.
-        let generation = st.journal.generation;
-        let next = JournalFile::open(&self.dir, generation + 1)?;
         let sync = std::mem::replace(&mut st.sync, Arc::new(next.handle()?));
         st.journal = next;
         let overlay = Arc::new(std::mem::replace(&mut st.active, RangeMap::new()));
@@ -641,6 +653,7 @@ impl VolumeDevice {
             return Ok(());
         }
         st.journal.trim()?;
+        drop(st);
         journal::drop_spare(&self.dir)
     }
 
