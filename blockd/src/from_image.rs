@@ -17,10 +17,11 @@ use anyhow::Context;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::attaching::export_name;
 use crate::images::ImageInfo;
 use crate::nbd::{self, Export, Exports};
 use crate::records::VolumeRecord;
-use crate::service::{blocking, export_name, volume_key, BlockService, Source};
+use crate::service::{blocking, volume_key, BlockService, Source};
 use crate::volume::extent::Located;
 use crate::volume::rangemap::RangeMap;
 use crate::volume::shared::{Marker, SharedObject};

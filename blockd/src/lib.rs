@@ -3,11 +3,13 @@
 //! export serves (`BlockDevice`, and `FileDevice`, a sparse local file);
 //! `volume/` is the log-structured data path (journal, extent map,
 //! segments in the object store); `store.rs` keeps metadata in RocksDB;
-//! `service.rs` is the volume service's core and `api/` its Cinder v3 API;
+//! `service.rs` is the volume service's core, `attaching.rs` its
+//! attachments and `api/` its Cinder v3 API;
 //! `images.rs` reaches the image service and `from_image.rs` makes volumes
 //! from images; `config.rs` and `run` start it all from a TOML file.
 
 pub mod api;
+pub mod attaching;
 pub mod config;
 pub mod device;
 pub mod from_image;

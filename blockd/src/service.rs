@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::images::Images;
 use crate::nbd::{Export, Exports};
-use crate::records::{AttachmentRecord, SnapshotRecord, VolumeRecord};
+use crate::records::{SnapshotRecord, VolumeRecord};
 use crate::store::Store;
 use crate::volume::buffers::WriteBuffers;
 use crate::volume::cleaner::Cleaner;
@@ -66,27 +66,6 @@ impl std::fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
-/// Refuses a new attachment of `v`, which is not multiattach, if it has
-/// one already, unless the same server (`instance`) asks again (as when
-/// it moves between hosts); in Cinder's words.
-pub fn reservable(v: &VolumeRecord, instance: Option<&str>) -> Result<(), Refused> {
-    let same_server =
-        |x: &AttachmentRecord| instance.is_some() && x.instance_uuid.as_deref() == instance;
-    if v.attachments.is_empty() || v.attachments.iter().any(same_server) {
-        return Ok(());
-    }
-    let current = if v.status == "available" {
-        "reserved"
-    } else {
-        v.status.as_str()
-    };
-    Err(Refused(format!(
-        "Invalid volume: Volume {} status must be available or downloading to reserve, \
-         but the current status is {current}.",
-        v.id
-    )))
-}
-
 /// Where a new volume's contents come from.
 pub enum Source {
     Empty,
@@ -129,11 +108,6 @@ pub(crate) fn volume_key(id: &str) -> String {
 
 fn snapshot_key(id: &str) -> String {
     format!("n/{id}")
-}
-
-/// A fresh export name: 128 random bits.
-pub(crate) fn export_name() -> String {
-    hex::encode(rand::random::<[u8; 16]>())
 }
 
 impl BlockService {
@@ -404,71 +378,6 @@ impl BlockService {
         .await?;
         self.clean_wanted.notify_one();
         Ok(())
-    }
-
-    // Attachments.
-
-    /// Adds an attachment to a volume, serving a new export for it when
-    /// `connect`; answers the attachment. With `exclusive` (a new
-    /// attachment, as opposed to the legacy flow's connection, which
-    /// Cinder checks at `os-reserve`), the volume must have no other.
-    pub async fn attach(
-        &self,
-        volume_id: &str,
-        mut a: AttachmentRecord,
-        connect: bool,
-        exclusive: bool,
-    ) -> anyhow::Result<AttachmentRecord> {
-        let _serial = self.changes.lock().await;
-        let mut v = self.volume(volume_id).await?.context("no such volume")?;
-        if exclusive {
-            reservable(&v, a.instance_uuid.as_deref())?;
-        }
-        if connect {
-            let name = export_name();
-            self.serve(&name, &self.device(volume_id)?, a.read_only, volume_id);
-            a.export_name = Some(name);
-        }
-        v.attachments.retain(|x| x.id != a.id);
-        v.attachments.push(a.clone());
-        if v.status == "available" || v.status == "in-use" {
-            v.status = if v.in_use() { "in-use" } else { "available" }.into();
-        }
-        v.updated_at = Some(crate::records::now_text());
-        self.put_volume(&v).await?;
-        Ok(a)
-    }
-
-    /// Changes attachments of a volume with `change` (which answers the
-    /// ones to keep); revokes the exports of those dropped or disconnected.
-    pub async fn change_attachments(
-        &self,
-        volume_id: &str,
-        change: impl FnOnce(Vec<AttachmentRecord>) -> Vec<AttachmentRecord>,
-    ) -> anyhow::Result<VolumeRecord> {
-        let _serial = self.changes.lock().await;
-        let mut v = self.volume(volume_id).await?.context("no such volume")?;
-        let before: Vec<String> = v
-            .attachments
-            .iter()
-            .filter_map(|a| a.export_name.clone())
-            .collect();
-        v.attachments = change(std::mem::take(&mut v.attachments));
-        for name in before {
-            if !v
-                .attachments
-                .iter()
-                .any(|a| a.export_name.as_deref() == Some(&name))
-            {
-                self.exports.remove(&name);
-            }
-        }
-        if v.status == "available" || v.status == "in-use" {
-            v.status = if v.in_use() { "in-use" } else { "available" }.into();
-        }
-        v.updated_at = Some(crate::records::now_text());
-        self.put_volume(&v).await?;
-        Ok(v)
     }
 
     // Background work.

@@ -440,8 +440,25 @@ def blockd_segments(server):
 def test_action_attach_flow(cinder, openstack, tmp_path):
     vol = cinder.create(size=1, name="legacy-flow")
     path = f"/volumes/{vol}/action"
+    # A reservation is held: a second one, or another host's connection, is refused.
+    cinder.call("POST", path, {"os-reserve": {}}, expect=202)
+    cinder.call("POST", path, {"os-reserve": {}}, expect=400)
+    cinder.call("POST", path, {"os-unreserve": {}}, expect=202)
+    cinder.call("POST", path, {"os-reserve": {}}, expect=202)
     r = cinder.call("POST", path, {"os-initialize_connection": {"connector": {"host": "h1"}}}, expect=200)
     info = r.json()["connection_info"]
+    r = cinder.call("POST", path, {"os-initialize_connection": {"connector": {"host": "h2"}}}, expect=400)
+    assert "status must be available or downloading to reserve" in r.json()["badRequest"]["message"], r.text
+    mine = [a for a in cinder.call("GET", "/attachments", expect=200).json()["attachments"]
+            if a["volume_id"] == vol]
+    assert len(mine) == 1 and mine[0]["status"] == "attaching", mine
+    # The same host connecting again gets a new export; the old one is revoked.
+    old = info["data"]
+    r = cinder.call("POST", path, {"os-initialize_connection": {"connector": {"host": "h1"}}}, expect=200)
+    info = r.json()["connection_info"]
+    assert info["data"]["export_name"] != old["export_name"]
+    assert run(tool("nbdinfo"), f"nbd://{old['host']}:{old['port']}/{old['export_name']}",
+               check=False).returncode != 0
     assert info["driver_volume_type"] == "nbd"
     d = info["data"]
     uri = f"nbd://{d['host']}:{d['port']}/{d['export_name']}"

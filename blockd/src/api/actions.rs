@@ -1,7 +1,8 @@
 //! `POST /volumes/{id}/action`: `os-extend`, `os-set_bootable`,
 //! `os-reset_status`, `os-update_readonly_flag`, and the attach flow of
-//! older clients: `os-reserve`/`os-unreserve`, `os-initialize_connection`
-//! (opens an export: answers its `connection_info`),
+//! older clients: `os-reserve`/`os-unreserve` (a reservation is an
+//! attachment without an export, so a second one is refused),
+//! `os-initialize_connection` (opens an export: answers its `connection_info`),
 //! `os-attach` (the volume goes `in-use`), `os-terminate_connection`
 //! (revokes the exports) and `os-detach` (drops the attachment).
 
@@ -90,30 +91,40 @@ pub async fn run(service: &BlockService, caller: &Caller, call: &Call, id: &str)
         }
         "os-reserve" => {
             super::volumes::attachable(&v)?;
-            crate::service::reservable(&v, None).map_err(|r| ApiError::BadRequest(r.0))?;
-            Ok(Reply::empty(StatusCode::ACCEPTED))
-        }
-        "os-unreserve" | "os-begin_detaching" | "os-roll_detaching" => {
-            Ok(Reply::empty(StatusCode::ACCEPTED))
-        }
-        "os-initialize_connection" => {
-            super::volumes::attachable(&v)?;
-            let a = AttachmentRecord {
+            let reservation = AttachmentRecord {
                 id: new_uuid(),
                 volume_id: v.id.clone(),
                 instance_uuid: None,
-                host_name: arg
-                    .get("connector")
-                    .and_then(|c| c.get("host"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+                host_name: None,
                 mountpoint: None,
-                status: "attaching".into(),
-                read_only: readonly_volume || read_only_asked(arg),
+                status: "reserved".into(),
+                read_only: readonly_volume,
                 export_name: None,
                 attached_at: None,
             };
-            let a = service.attach(&v.id, a, true, false).await?;
+            service.attach(&v.id, reservation, false, true).await?;
+            Ok(Reply::empty(StatusCode::ACCEPTED))
+        }
+        "os-unreserve" => {
+            service
+                .change_attachments(&v.id, |list| {
+                    list.into_iter()
+                        .filter(|a| a.status != "reserved")
+                        .collect()
+                })
+                .await?;
+            Ok(Reply::empty(StatusCode::ACCEPTED))
+        }
+        "os-begin_detaching" | "os-roll_detaching" => Ok(Reply::empty(StatusCode::ACCEPTED)),
+        "os-initialize_connection" => {
+            super::volumes::attachable(&v)?;
+            let host = arg
+                .get("connector")
+                .and_then(|c| c.get("host"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let read_only = readonly_volume || read_only_asked(arg);
+            let a = service.connect_legacy(&v.id, host, read_only).await?;
             Ok(Reply::json(
                 StatusCode::OK,
                 json!({"connection_info": render::connection_info(&a, service.nbd())}),
@@ -135,7 +146,9 @@ pub async fn run(service: &BlockService, caller: &Caller, call: &Call, id: &str)
             let ro = arg.get("mode").and_then(Value::as_str) == Some("ro");
             service
                 .change_attachments(&v.id, move |mut list| {
-                    let pending = list.iter_mut().find(|a| a.status == "attaching");
+                    let pending = list
+                        .iter_mut()
+                        .find(|a| a.status == "attaching" || a.status == "reserved");
                     let fresh = AttachmentRecord {
                         id: new_uuid(),
                         volume_id: String::new(),
