@@ -6,8 +6,8 @@
 //! `Exports`; `NBD_OPT_LIST` reveals none of them, as export names are
 //! capabilities, and removing a name also ends the connections opened
 //! with it. `Limits` bound the connections open at once and the time a
-//! client may spend before transmission, and the handshakes one address
-//! may have in progress (`admission.rs`); TLS (`tls.rs`) is optional.
+//! client may spend before transmission, and the handshakes in progress,
+//! per client and in all (`admission.rs`); TLS (`tls.rs`) is optional.
 
 pub mod admission;
 pub mod busy_poll;
@@ -110,9 +110,12 @@ pub struct Limits {
     pub handshake: Duration,
     /// Connections open at once; more wait in the listen backlog.
     pub connections: usize,
-    /// Handshakes one client address may have in progress at once; more
-    /// connections from it are closed at once.
+    /// Handshakes one client (an address, or an IPv6 /64) may have in
+    /// progress at once; more connections from it are closed at once.
     pub handshakes_per_address: usize,
+    /// Handshakes in progress at once from all clients; past it the
+    /// oldest is cut (`admission.rs`).
+    pub handshakes: usize,
     /// How long a connection alone on its thread busy-polls its socket
     /// for the next request (`busy_poll.rs`); zero never.
     pub busy_poll: Duration,
@@ -123,7 +126,8 @@ impl Default for Limits {
         Limits {
             handshake: Duration::from_secs(10),
             connections: 512,
-            handshakes_per_address: 64,
+            handshakes_per_address: 32,
+            handshakes: 128,
             busy_poll: Duration::from_micros(30),
         }
     }
@@ -169,7 +173,9 @@ pub async fn serve(
                 }
             },
         };
-        let Some(handshaking) = handshakes.start(peer.ip(), options.limits.handshakes_per_address)
+        let limits = &options.limits;
+        let Some(handshaking) =
+            handshakes.start(peer.ip(), limits.handshakes_per_address, limits.handshakes)
         else {
             debug!(%peer, "too many handshakes from this address; closed");
             continue;
@@ -227,12 +233,13 @@ async fn connection(
     handshaking: Handshaking,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
-    let negotiated = tokio::time::timeout(
-        options.limits.handshake,
-        negotiate(stream, exports, options.tls.as_deref()),
-    )
-    .await
-    .map_err(|_| io::Error::other("handshake took too long"))??;
+    let negotiated = tokio::select! {
+        n = tokio::time::timeout(
+            options.limits.handshake,
+            negotiate(stream, exports, options.tls.as_deref()),
+        ) => n.map_err(|_| io::Error::other("handshake took too long"))??,
+        _ = handshaking.cut() => return Err(io::Error::other("handshake cut for a newer one")),
+    };
     drop(handshaking);
     match negotiated {
         None => Ok(()),

@@ -72,11 +72,13 @@ fn limited(
     handshake: Duration,
     connections: usize,
     handshakes_per_address: usize,
+    handshakes: usize,
 ) -> super::Options {
     let limits = super::Limits {
         handshake,
         connections,
         handshakes_per_address,
+        handshakes,
         busy_poll: Duration::ZERO,
     };
     super::Options { limits, tls: None }
@@ -124,7 +126,7 @@ async fn removing_an_export_ends_a_busy_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_handshakes_are_cut_and_connections_are_bounded() {
-    let options = limited(Duration::from_millis(800), 2, 64);
+    let options = limited(Duration::from_millis(800), 2, 64, 64);
     let (addr, shutdown, server) = start(Arc::default(), options).await;
     let greeting = |mut s: TcpStream| async move {
         let mut hello = [0u8; 18];
@@ -157,7 +159,7 @@ async fn slow_handshakes_are_cut_and_connections_are_bounded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_hold_every_handshake() {
-    let options = limited(Duration::from_secs(5), 10, 1);
+    let options = limited(Duration::from_secs(5), 10, 1, 10);
     let (addr, shutdown, server) = start(Arc::default(), options).await;
     let mut hello = [0u8; 18];
     let mut first = TcpStream::connect(addr).await.unwrap();
@@ -173,6 +175,36 @@ async fn one_address_cannot_hold_every_handshake() {
     third.read_exact(&mut hello).await.unwrap();
     shutdown.cancel();
     drop(third);
+    server.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_handshakes_make_room_for_new_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = limited(Duration::from_secs(30), 10, 64, 2);
+    let (addr, shutdown, server) = start(one_export(dir.path(), 1 << 20), options).await;
+    let mut hello = [0u8; 18];
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.read_exact(&mut hello).await.unwrap();
+        silent.push(s);
+    }
+    // A third client pushes out the oldest silent one, long before the
+    // handshake's time limit, and negotiates.
+    let mut client = go(addr, "v").await;
+    let mut rest = Vec::new();
+    let cut = tokio::time::timeout(Duration::from_secs(5), silent[0].read_to_end(&mut rest)).await;
+    assert!(matches!(cut, Ok(Ok(0))), "the oldest silent client is cut");
+    client
+        .write_all(&request(CMD_READ, 1, 0, 512))
+        .await
+        .unwrap();
+    let mut reply = [0u8; 16 + 512];
+    client.read_exact(&mut reply).await.unwrap();
+    assert_eq!(&reply[4..8], &[0u8; 4], "the read succeeds");
+    shutdown.cancel();
+    drop((client, silent));
     server.await.unwrap();
 }
 
