@@ -119,6 +119,10 @@ pub struct Limits {
     /// How long a connection alone on its thread busy-polls its socket
     /// for the next request (`busy_poll.rs`); zero never.
     pub busy_poll: Duration,
+    /// Bytes of write payloads all connections together may hold at once
+    /// (read, or waiting on a blocking thread); at least `MAX_PAYLOAD`.
+    /// A connection waits for room before it reads the next payload.
+    pub payload_bytes: usize,
 }
 
 impl Default for Limits {
@@ -129,6 +133,7 @@ impl Default for Limits {
             handshakes_per_address: 32,
             handshakes: 128,
             busy_poll: Duration::from_micros(30),
+            payload_bytes: 512 << 20,
         }
     }
 }
@@ -156,6 +161,12 @@ pub async fn serve(
     let tracker = TaskTracker::new();
     let open = Arc::new(Semaphore::new(options.limits.connections));
     let handshakes = Handshakes::default();
+    let payloads = Arc::new(Semaphore::new(
+        options
+            .limits
+            .payload_bytes
+            .max(proto::MAX_PAYLOAD as usize),
+    ));
     loop {
         let permit = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -189,7 +200,7 @@ pub async fn serve(
             }
         };
         let (exports, options) = (exports.clone(), options.clone());
-        let shutdown = shutdown.clone();
+        let (payloads, shutdown) = (payloads.clone(), shutdown.clone());
         let tracker = &tracker;
         threads.spawn(move |neighbours| {
             tracker.track_future(async move {
@@ -206,8 +217,12 @@ pub async fn serve(
                         spin: options.limits.busy_poll,
                         neighbours,
                     });
-                let ended =
-                    connection(stream, &exports, &options, busy_poll, handshaking, shutdown);
+                let serving = transmission::Serving {
+                    busy_poll,
+                    payloads,
+                    shutdown,
+                };
+                let ended = connection(stream, &exports, &options, handshaking, serving);
                 if let Err(e) = ended.await {
                     debug!(%peer, "connection ended: {e}");
                 }
@@ -229,9 +244,8 @@ async fn connection(
     stream: TcpStream,
     exports: &Exports,
     options: &Options,
-    busy_poll: Option<BusyPoll>,
     handshaking: Handshaking,
-    shutdown: CancellationToken,
+    serving: transmission::Serving,
 ) -> io::Result<()> {
     let negotiated = tokio::select! {
         n = tokio::time::timeout(
@@ -247,13 +261,13 @@ async fn connection(
             debug!(export = %session.name, framing = ?session.framing, "transmission starts");
             let (read, write) = stream.into_split();
             let read = BufReader::with_capacity(READ_BUFFER, read);
-            transmission::run(read, write, session, busy_poll, shutdown).await
+            transmission::run(read, write, session, serving).await
         }
         Some(Negotiated::Tls(stream, session)) => {
             debug!(export = %session.name, framing = ?session.framing, "TLS transmission starts");
             let (read, write) = tokio::io::split(stream);
             let read = BufReader::with_capacity(READ_BUFFER, read);
-            transmission::run(read, write, session, busy_poll, shutdown).await
+            transmission::run(read, write, session, serving).await
         }
     }
 }

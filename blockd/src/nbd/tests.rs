@@ -80,6 +80,7 @@ fn limited(
         handshakes_per_address,
         handshakes,
         busy_poll: Duration::ZERO,
+        payload_bytes: 512 << 20,
     };
     super::Options { limits, tls: None }
 }
@@ -205,6 +206,43 @@ async fn silent_handshakes_make_room_for_new_clients() {
     assert_eq!(&reply[4..8], &[0u8; 4], "the read succeeds");
     shutdown.cancel();
     drop((client, silent));
+    server.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_payloads_held_at_once_are_bounded_across_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = limited(Duration::from_secs(30), 10, 64, 64);
+    options.limits.payload_bytes = MAX_PAYLOAD as usize;
+    let (addr, shutdown, server) = start(one_export(dir.path(), 64 << 20), options).await;
+    // One client announces the largest write and sends only some of it:
+    // its payload holds all the room there is.
+    let mut big = go(addr, "v").await;
+    big.write_all(&request(CMD_WRITE, 1, 0, MAX_PAYLOAD))
+        .await
+        .unwrap();
+    big.write_all(&[7u8; 4096]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Another's small write waits for room...
+    let mut small = go(addr, "v").await;
+    small
+        .write_all(&request(CMD_WRITE, 2, 40 << 20, 4096))
+        .await
+        .unwrap();
+    small.write_all(&[1u8; 4096]).await.unwrap();
+    let mut reply = [0u8; 16];
+    let early =
+        tokio::time::timeout(Duration::from_millis(500), small.read_exact(&mut reply)).await;
+    assert!(early.is_err(), "served without room");
+    // ...which the first client gives back by going away.
+    drop(big);
+    tokio::time::timeout(Duration::from_secs(5), small.read_exact(&mut reply))
+        .await
+        .expect("served once there is room")
+        .unwrap();
+    assert_eq!(&reply[4..8], &[0u8; 4], "the write succeeds");
+    shutdown.cancel();
+    drop(small);
     server.await.unwrap();
 }
 

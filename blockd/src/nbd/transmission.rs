@@ -11,6 +11,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BufMut;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{Mutex, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -33,6 +34,9 @@ pub const SEND_AT: usize = 4 << 20;
 /// Capacity the gathering buffer keeps once sent (it is reused, so its
 /// pages stay mapped; a larger one is cut back to this).
 const KEEP_GATHERED: usize = 2 * SEND_AT;
+/// Capacity a connection's payload buffer keeps between requests (writes
+/// up to this long are served inline, so it rarely needs more).
+const KEEP_PAYLOAD: usize = 256 * 1024;
 /// Capacity the gathering buffer keeps while its client is idle.
 const KEEP_IDLE: usize = 256 * 1024;
 /// Silence after which a connection's gathering buffer is cut back to
@@ -88,18 +92,48 @@ async fn send<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// What a connection is served with besides its session.
+pub struct Serving {
+    pub busy_poll: Option<BusyPoll>,
+    /// Room for write payloads, shared by all connections (one permit a byte).
+    pub payloads: Arc<Semaphore>,
+    pub shutdown: CancellationToken,
+}
+
+/// Reads `n` payload bytes into `payload` (emptied first) straight into
+/// its spare room: a fresh buffer is not zeroed before it is filled.
+async fn read_payload<R: AsyncRead + Unpin>(
+    r: &mut BufReader<R>,
+    payload: &mut Vec<u8>,
+    n: usize,
+) -> io::Result<()> {
+    payload.clear();
+    payload.reserve_exact(n);
+    let mut room = (&mut *payload).limit(n);
+    while room.has_remaining_mut() {
+        if r.read_buf(&mut room).await? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(())
+}
+
 /// Serves requests until the client disconnects or `shutdown`.
 pub async fn run<R, W>(
     mut r: BufReader<R>,
     w: W,
     session: Session,
-    busy_poll: Option<BusyPoll>,
-    shutdown: CancellationToken,
+    serving: Serving,
 ) -> io::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
 {
+    let Serving {
+        busy_poll,
+        payloads,
+        shutdown,
+    } = serving;
     let writer = Arc::new(Mutex::new(w));
     let session = Arc::new(session);
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
@@ -159,11 +193,30 @@ where
         if req.payload > u64::from(MAX_PAYLOAD) {
             break Err(io::Error::other("payload larger than advertised"));
         }
-        payload.resize(req.payload as usize, 0);
-        if let Err(e) = r.read_exact(&mut payload).await {
+        // Room for the payload first: all connections together hold at
+        // most `payload_bytes`; replies gathered go out while waiting.
+        let n = req.payload as u32;
+        let room = match payloads.clone().try_acquire_many_owned(n) {
+            Ok(p) => p,
+            Err(_) => {
+                if let Err(e) = send(&writer, &mut out, stops).await {
+                    break Err(e);
+                }
+                tokio::select! {
+                    p = payloads.clone().acquire_many_owned(n) => p.expect("never closed"),
+                    _ = shutdown.cancelled() => break Ok(()),
+                    _ = revoked.cancelled() => break Err(io::Error::other("export revoked")),
+                }
+            }
+        };
+        if let Err(e) = read_payload(&mut r, &mut payload, n as usize).await {
             break Err(e);
         }
         if handle(&session, &req, &payload, true, &mut out) {
+            drop(room);
+            if payload.capacity() > KEEP_PAYLOAD {
+                payload = Vec::new();
+            }
             if out.len() >= SEND_AT {
                 if let Err(e) = send(&writer, &mut out, stops).await {
                     break Err(e);
@@ -191,6 +244,7 @@ where
             let served = tokio::task::spawn_blocking(move || {
                 let mut reply = Vec::new();
                 handle(&session, &req, &payload, false, &mut reply);
+                drop((payload, room));
                 send_now(&w, reply)
             })
             .await;
