@@ -218,7 +218,7 @@ impl BlockService {
         let server = tokio::spawn(nbd::serve(
             listener,
             exports.clone(),
-            nbd::Options::default(),
+            conversion_options(),
             stop.clone(),
         ));
         let target = format!("nbd://{addr}/{name}");
@@ -247,6 +247,22 @@ impl BlockService {
         );
         Ok(())
     }
+}
+
+/// The private server of one conversion: it has one client (`qemu-img`,
+/// which pipelines over one connection), so one thread, a few
+/// connections, and no busy polling, which would spin a core for it.
+fn conversion_options() -> nbd::Options {
+    let limits = nbd::Limits {
+        connections: 4,
+        handshakes: 4,
+        handshakes_per_address: 4,
+        busy_poll: Duration::ZERO,
+        payload_bytes: 64 << 20,
+        threads: 1,
+        ..nbd::Limits::default()
+    };
+    nbd::Options { limits, tls: None }
 }
 
 /// Address space `qemu-img info` may use.

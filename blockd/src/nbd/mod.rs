@@ -123,6 +123,8 @@ pub struct Limits {
     /// (read, or waiting on a blocking thread); at least `MAX_PAYLOAD`.
     /// A connection waits for room before it reads the next payload.
     pub payload_bytes: usize,
+    /// Threads serving connections (`threads.rs`); zero for one per core.
+    pub threads: usize,
 }
 
 impl Default for Limits {
@@ -134,6 +136,7 @@ impl Default for Limits {
             handshakes: 128,
             busy_poll: Duration::from_micros(30),
             payload_bytes: 512 << 20,
+            threads: 0,
         }
     }
 }
@@ -154,7 +157,7 @@ pub async fn serve(
     options: Options,
     shutdown: CancellationToken,
 ) {
-    let threads = match ConnectionThreads::start() {
+    let threads = match ConnectionThreads::start(options.limits.threads) {
         Ok(t) => t,
         Err(e) => return warn!("cannot start the NBD connection threads: {e}"),
     };

@@ -81,6 +81,7 @@ fn limited(
         handshakes,
         busy_poll: Duration::ZERO,
         payload_bytes: 512 << 20,
+        threads: 0,
     };
     super::Options { limits, tls: None }
 }

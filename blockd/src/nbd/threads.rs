@@ -1,4 +1,5 @@
-//! The threads that run NBD connections: one per core, each with a
+//! The threads that run NBD connections: one per core (or as many as a
+//! server asks for), each with a
 //! single-threaded tokio runtime of its own. A connection lives on one
 //! of them (the one with the fewest), so a request is read, served
 //! inline and answered by the thread the kernel woke for it, as with a
@@ -27,9 +28,10 @@ pub struct ConnectionThreads {
 }
 
 impl ConnectionThreads {
-    /// Starts one thread per available core.
-    pub fn start() -> std::io::Result<ConnectionThreads> {
-        let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+    /// Starts `n` threads, or one per available core if `n` is zero.
+    pub fn start(n: usize) -> std::io::Result<ConnectionThreads> {
+        let cores = || std::thread::available_parallelism().map_or(2, |n| n.get());
+        let n = if n == 0 { cores() } else { n };
         let mut workers = Vec::with_capacity(n);
         for i in 0..n {
             let rt = Builder::new_current_thread()
