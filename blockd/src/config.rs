@@ -28,6 +28,10 @@ pub struct Config {
     /// (0: never; 30 if absent).
     #[serde(default)]
     pub nbd_busy_poll_us: Option<u64>,
+    /// TCP congestion control of NBD connections (`cubic` if absent;
+    /// empty for the system's default).
+    #[serde(default)]
+    pub nbd_tcp_congestion: Option<String>,
 }
 
 /// One export kept in a sparse local file.

@@ -262,7 +262,10 @@ fn conversion_options() -> nbd::Options {
         threads: 1,
         ..nbd::Limits::default()
     };
-    nbd::Options { limits, tls: None }
+    nbd::Options {
+        limits,
+        ..nbd::Options::default()
+    }
 }
 
 /// Address space `qemu-img info` may use.

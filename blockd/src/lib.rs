@@ -36,7 +36,11 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let exports = Arc::new(nbd::Exports::default());
-    let options = nbd_options(cfg.nbd_tls.as_ref(), cfg.nbd_busy_poll_us)?;
+    let options = nbd_options(NbdTuning {
+        tls: cfg.nbd_tls.as_ref(),
+        busy_poll_us: cfg.nbd_busy_poll_us,
+        tcp_congestion: cfg.nbd_tcp_congestion.as_deref(),
+    })?;
     for e in cfg.exports {
         let device = device::FileDevice::open(&e.path, e.size)
             .with_context(|| format!("open export {} at {}", e.name, e.path.display()))?;
@@ -63,14 +67,24 @@ pub async fn run(
 /// Longest busy polling the configuration may ask for, in microseconds.
 const MAX_BUSY_POLL_US: u64 = 1000;
 
+/// How the `[blockd]` table tunes the NBD server.
+#[derive(Clone, Copy, Default)]
+pub struct NbdTuning<'a> {
+    pub tls: Option<&'a nbd::tls::TlsConfig>,
+    /// Microseconds of busy polling (the default if absent).
+    pub busy_poll_us: Option<u64>,
+    /// Congestion control of connections (`DEFAULT_TCP_CONGESTION` if
+    /// absent; empty for the system's default).
+    pub tcp_congestion: Option<&'a str>,
+}
+
 /// The NBD server's options: default limits (busy polling as given, in
-/// microseconds), and TLS if configured.
-pub fn nbd_options(
-    tls: Option<&nbd::tls::TlsConfig>,
-    busy_poll_us: Option<u64>,
-) -> anyhow::Result<nbd::Options> {
+/// microseconds), TLS if configured, and the congestion control, which
+/// must be one the system allows if named (the default is left out,
+/// with a warning, if it is not).
+pub fn nbd_options(tuning: NbdTuning<'_>) -> anyhow::Result<nbd::Options> {
     let mut limits = nbd::Limits::default();
-    if let Some(us) = busy_poll_us {
+    if let Some(us) = tuning.busy_poll_us {
         // Longer would spin a core for nothing between requests.
         anyhow::ensure!(
             us <= MAX_BUSY_POLL_US,
@@ -78,9 +92,32 @@ pub fn nbd_options(
         );
         limits.busy_poll = std::time::Duration::from_micros(us);
     }
+    let tcp_congestion = match tuning.tcp_congestion {
+        Some("") => None,
+        Some(name) => {
+            nbd::tcp_congestion_available(name)
+                .with_context(|| format!("nbd_tcp_congestion {name:?}"))?;
+            Some(name)
+        }
+        None => match nbd::tcp_congestion_available(nbd::DEFAULT_TCP_CONGESTION) {
+            Ok(()) => Some(nbd::DEFAULT_TCP_CONGESTION),
+            Err(e) => {
+                let name = nbd::DEFAULT_TCP_CONGESTION;
+                tracing::warn!(
+                    "NBD connections keep the system's congestion control ({name}: {e})"
+                );
+                None
+            }
+        },
+    };
     Ok(nbd::Options {
         limits,
-        tls: tls.map(nbd::tls::Tls::load).transpose()?.map(Arc::new),
+        tls: tuning
+            .tls
+            .map(nbd::tls::Tls::load)
+            .transpose()?
+            .map(Arc::new),
+        tcp_congestion: tcp_congestion.map(Arc::from),
     })
 }
 
@@ -137,15 +174,39 @@ pub async fn run_volumes(
 mod tests {
     #[test]
     fn busy_polling_is_bounded_by_the_configuration() {
-        let off = super::nbd_options(None, Some(0)).unwrap();
+        let busy = |us| super::NbdTuning {
+            busy_poll_us: us,
+            ..Default::default()
+        };
+        let off = super::nbd_options(busy(Some(0))).unwrap();
         assert!(off.limits.busy_poll.is_zero());
         assert_eq!(
-            super::nbd_options(None, None).unwrap().limits.busy_poll,
+            super::nbd_options(busy(None)).unwrap().limits.busy_poll,
             super::nbd::Limits::default().busy_poll
         );
-        let e = super::nbd_options(None, Some(5_000))
+        let e = super::nbd_options(busy(Some(5_000)))
             .err()
             .expect("refused");
         assert!(e.to_string().contains("at most 1000"), "{e}");
+    }
+
+    #[test]
+    fn congestion_control_is_the_default_the_system_s_or_a_known_one() {
+        let cc = |name| super::NbdTuning {
+            tcp_congestion: name,
+            ..Default::default()
+        };
+        let default = super::nbd_options(cc(None)).unwrap().tcp_congestion;
+        assert_eq!(default.as_deref(), Some(super::nbd::DEFAULT_TCP_CONGESTION));
+        assert!(super::nbd_options(cc(Some("")))
+            .unwrap()
+            .tcp_congestion
+            .is_none());
+        let reno = super::nbd_options(cc(Some("reno"))).unwrap().tcp_congestion;
+        assert_eq!(reno.as_deref(), Some("reno"));
+        let e = super::nbd_options(cc(Some("no-such-algorithm")))
+            .err()
+            .expect("refused");
+        assert!(format!("{e:#}").contains("no-such-algorithm"), "{e:#}");
     }
 }

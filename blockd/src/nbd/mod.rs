@@ -141,11 +141,35 @@ impl Default for Limits {
     }
 }
 
-/// How a server runs: its limits and, optionally, TLS.
-#[derive(Clone, Default)]
+/// The TCP congestion control NBD connections use unless configured
+/// otherwise. NBD runs over short paths (loopback, a LAN to compute
+/// hosts), where BBR's pacing held sequential 1 MiB reads on loopback at
+/// about 4,000 MiB/s, and CUBIC let them reach 5,800 to 6,100.
+pub const DEFAULT_TCP_CONGESTION: &str = "cubic";
+
+/// How a server runs: its limits, optionally TLS, and the congestion
+/// control its connections use (`None`: the system's default).
+#[derive(Clone)]
 pub struct Options {
     pub limits: Limits,
     pub tls: Option<Arc<Tls>>,
+    pub tcp_congestion: Option<Arc<str>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            limits: Limits::default(),
+            tls: None,
+            tcp_congestion: Some(DEFAULT_TCP_CONGESTION.into()),
+        }
+    }
+}
+
+/// Whether this system lets a socket use congestion control `name`.
+pub fn tcp_congestion_available(name: &str) -> io::Result<()> {
+    let probe = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    probe.set_tcp_congestion(name.as_bytes())
 }
 
 /// Accepts NBD connections until `shutdown`; each runs on its own task
@@ -195,6 +219,11 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        if let Some(name) = &options.tcp_congestion {
+            if let Err(e) = socket2::SockRef::from(&stream).set_tcp_congestion(name.as_bytes()) {
+                debug!(%peer, "cannot use congestion control {name}: {e}");
+            }
+        }
         let stream = match stream.into_std() {
             Ok(s) => s,
             Err(e) => {

@@ -83,7 +83,10 @@ fn limited(
         payload_bytes: 512 << 20,
         threads: 0,
     };
-    super::Options { limits, tls: None }
+    super::Options {
+        limits,
+        ..Default::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -53,6 +53,8 @@ pub struct BlockSettings {
     pub nbd_tls: Option<blockd::nbd::tls::TlsConfig>,
     /// Microseconds an NBD connection busy-polls for its next request.
     pub nbd_busy_poll_us: Option<u64>,
+    /// TCP congestion control of NBD connections (empty: the system's).
+    pub nbd_tcp_congestion: Option<String>,
 }
 
 impl Default for BlockSettings {
@@ -66,6 +68,7 @@ impl Default for BlockSettings {
             disk_cache_mib: blockd::config::default_disk_cache_mib(),
             nbd_tls: None,
             nbd_busy_poll_us: None,
+            nbd_tcp_congestion: None,
         }
     }
 }

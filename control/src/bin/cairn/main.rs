@@ -128,8 +128,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     .await?;
     info!(addr = %identity_addr, "identity service listening");
     info!(addr = %volume_addr, "volume service listening");
-    let nbd_options =
-        blockd::nbd_options(cfg.blockd.nbd_tls.as_ref(), cfg.blockd.nbd_busy_poll_us)?;
+    let nbd_options = blockd::nbd_options(blockd::NbdTuning {
+        tls: cfg.blockd.nbd_tls.as_ref(),
+        busy_poll_us: cfg.blockd.nbd_busy_poll_us,
+        tcp_congestion: cfg.blockd.nbd_tcp_congestion.as_deref(),
+    })?;
     let volumes_cfg = blockd::VolumesConfig {
         api_bind: volume_addr,
         data_dir: cfg.data_dir.join("blockd"),
