@@ -218,12 +218,7 @@ pub async fn serve(
             debug!(%peer, "too many handshakes from this address; closed");
             continue;
         };
-        let _ = stream.set_nodelay(true);
-        if let Some(name) = &options.tcp_congestion {
-            if let Err(e) = socket2::SockRef::from(&stream).set_tcp_congestion(name.as_bytes()) {
-                debug!(%peer, "cannot use congestion control {name}: {e}");
-            }
-        }
+        tune(&stream, &options);
         let stream = match stream.into_std() {
             Ok(s) => s,
             Err(e) => {
@@ -263,6 +258,17 @@ pub async fn serve(
     }
     tracker.close();
     tracker.wait().await;
+}
+
+/// Sets up an accepted connection's socket: no Nagle delay (replies go
+/// out as they are ready), and the configured congestion control.
+fn tune(stream: &TcpStream, options: &Options) {
+    let _ = stream.set_nodelay(true);
+    if let Some(name) = &options.tcp_congestion {
+        if let Err(e) = socket2::SockRef::from(stream).set_tcp_congestion(name.as_bytes()) {
+            debug!("cannot use congestion control {name}: {e}");
+        }
+    }
 }
 
 /// A negotiated connection, ready for transmission.

@@ -250,6 +250,25 @@ async fn write_payloads_held_at_once_are_bounded_across_connections() {
     server.await.unwrap();
 }
 
+#[tokio::test]
+async fn accepted_sockets_use_the_configured_congestion_control() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let _client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (accepted, _) = listener.accept().await.unwrap();
+    for name in [super::DEFAULT_TCP_CONGESTION, "reno"] {
+        let options = super::Options {
+            tcp_congestion: Some(name.into()),
+            ..Default::default()
+        };
+        super::tune(&accepted, &options);
+        let used = socket2::SockRef::from(&accepted).tcp_congestion().unwrap();
+        assert_eq!(String::from_utf8_lossy(&used).trim_end_matches('\0'), name);
+    }
+    assert!(accepted.nodelay().unwrap());
+}
+
 /// A request header (compact form) for `kind` over `offset..offset+len`.
 fn request(kind: u16, cookie: u64, offset: u64, len: u32) -> Vec<u8> {
     let mut r = REQUEST_MAGIC.to_be_bytes().to_vec();
