@@ -377,3 +377,31 @@ async fn the_service_wide_write_bound_holds_writers_until_packs_give_memory_back
     drop(a);
     assert_eq!(f.buffers.held(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flushes_sync_only_what_no_sync_covers_yet() {
+    let f = Fixture::new();
+    let d = f.open("group");
+    let flush = |d: &Arc<VolumeDevice>| {
+        let d = d.clone();
+        async move { on_thread(&d, |d| d.flush().unwrap()).await }
+    };
+    // The first flush after open syncs (replayed records may be unsynced).
+    flush(&d).await;
+    assert_eq!(d.syncs(), 1);
+    flush(&d).await;
+    assert_eq!(d.syncs(), 1, "nothing new: no sync");
+    write(&d, 0, vec![1u8; 4096]).await;
+    flush(&d).await;
+    assert_eq!(d.syncs(), 2, "a write since: a sync");
+    // Many flushes at once after one write: each returns once the write
+    // is synced, sharing syncs.
+    write(&d, 4096, vec![2u8; 4096]).await;
+    let all: Vec<_> = (0..16).map(|_| flush(&d)).collect();
+    futures::future::join_all(all).await;
+    assert_eq!(d.syncs(), 3, "16 flushes of one write share one sync");
+    // What was flushed survives a reopen that replays the journal.
+    drop(d);
+    let d = f.open("group");
+    assert_eq!(read(&d, 0, 8192).await[4096..], vec![2u8; 4096][..]);
+}
