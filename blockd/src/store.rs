@@ -30,6 +30,9 @@ pub struct Store {
     next_segment: AtomicU64,
     /// Segments allocated and not yet recorded (or abandoned).
     in_flight: Mutex<HashSet<u64>>,
+    /// Test hook: so many next pack commits fail (as on a full disk).
+    #[cfg(test)]
+    pub failing_commits: AtomicU64,
 }
 
 fn map_prefix(map: &str) -> Vec<u8> {
@@ -73,6 +76,8 @@ impl Store {
             db,
             next_segment: AtomicU64::new(next),
             in_flight: Mutex::new(HashSet::new()),
+            #[cfg(test)]
+            failing_commits: AtomicU64::new(0),
         })
     }
 
@@ -216,6 +221,14 @@ impl Store {
         segment: Option<u64>,
         generation: u64,
     ) -> anyhow::Result<()> {
+        #[cfg(test)]
+        {
+            let one_less = |n: u64| n.checked_sub(1);
+            let failing =
+                self.failing_commits
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, one_less);
+            anyhow::ensure!(failing.is_err(), "No space left on device");
+        }
         let mut batch = WriteBatch::default();
         let changes = map.take_changes();
         Self::stage_entries(&mut batch, id, map, &changes);

@@ -282,7 +282,7 @@ impl VolumeDevice {
     /// pack failed, or an overlay worth sealing (enough bytes, or any
     /// bytes after `idle` without writes).
     pub fn wants_pack(&self, idle: Duration) -> bool {
-        if self.packs.available_permits() == 0 {
+        if self.packs.available_permits() == 0 || self.check_open().is_err() {
             return false;
         }
         let st = self.state.read().expect("volume lock");
@@ -384,9 +384,11 @@ impl VolumeDevice {
         Ok(Some(out))
     }
 
+    /// Waits while this volume may not take more writes, unless it is
+    /// closed or stopped (the write then fails: no pack will free room).
     fn wait_for_room(&self) {
         let over = || over_limit(&self.state.read().expect("volume lock"), &self.buffers);
-        while over() && !self.closed.load(Ordering::SeqCst) {
+        while over() && self.check_open().is_ok() {
             self.buffers.pack_wanted.notify_one();
             let g = self.room.0.lock().expect("room lock");
             let _ = self
@@ -404,6 +406,7 @@ impl VolumeDevice {
         self.check_open()?;
         if wait {
             self.wait_for_room();
+            self.check_open()?;
         }
         let mut st = match self.state.try_write() {
             Ok(st) => st,
@@ -515,6 +518,19 @@ impl VolumeDevice {
         {
             self.failed.store(true, Ordering::SeqCst);
             tracing::error!(volume = %self.id, "pack commit failed; the volume stops: {e:#}");
+            // It serves nothing more until a restart replays its journal:
+            // its memory goes back to the other volumes, and writers and
+            // packs waiting on it give up.
+            let sealed: u64 = st
+                .sealed
+                .iter_mut()
+                .map(|s| std::mem::take(&mut s.bytes))
+                .sum();
+            self.buffers
+                .give_back(std::mem::take(&mut st.active_bytes) + sealed);
+            drop(st);
+            self.room.1.notify_all();
+            self.committed.notify_waiters();
             return Err(e);
         }
         if let Some(s) = st.sealed.pop_front() {

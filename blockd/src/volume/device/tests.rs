@@ -405,3 +405,39 @@ async fn flushes_sync_only_what_no_sync_covers_yet() {
     let d = f.open("group");
     assert_eq!(read(&d, 0, 8192).await[4096..], vec![2u8; 4096][..]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_stops_the_volume_and_releases_its_waiting_writers() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let mut f = Fixture::new();
+    f.buffers = Arc::new(WriteBuffers::new(1 << 20));
+    let d = f.open("full");
+    write(&d, 0, vec![1u8; 1 << 20]).await;
+    on_thread(&d, |d| d.flush().unwrap()).await;
+    // The bound is reached: the next write waits for a pack.
+    let waiting = {
+        let d = d.clone();
+        tokio::task::spawn_blocking(move || d.write_at(&[2u8; 4096], 1 << 20))
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished(), "the writer waits for room");
+    // The pack's metadata commit fails (a full disk, say).
+    f.store.failing_commits.store(1, SeqCst);
+    assert!(d.pack().await.is_err());
+    let refused = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("the waiting writer is released")
+        .unwrap();
+    assert!(refused.is_err(), "and its write fails");
+    assert!(read_fails(&d).await, "the stopped volume serves nothing");
+    assert!(!d.wants_pack(Duration::ZERO), "nor packs");
+    assert_eq!(f.buffers.held(), 0, "its memory went back");
+    // A restart replays the flushed journal.
+    drop(d);
+    let d = f.open("full");
+    assert_eq!(read(&d, 0, 4096).await, vec![1u8; 4096]);
+}
+
+async fn read_fails(d: &Arc<VolumeDevice>) -> bool {
+    on_thread(d, |d| d.read_at(&mut [0u8; 4096], 0).is_err()).await
+}
