@@ -153,6 +153,8 @@ pub struct VolumeDevice {
     synced: Mutex<u64>,
     /// Journal syncs made by FLUSH.
     syncs: AtomicU64,
+    /// Set when the service stops packing: writers stop waiting for room.
+    stopping: AtomicBool,
     buffers: Arc<WriteBuffers>,
     closed: AtomicBool,
     /// Set when a pack could not commit its map: the memory and RocksDB
@@ -233,6 +235,7 @@ impl VolumeDevice {
             appended: AtomicU64::new(1),
             synced: Mutex::new(0),
             syncs: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
             buffers,
             closed: AtomicBool::new(false),
             failed: AtomicBool::new(false),
@@ -384,11 +387,22 @@ impl VolumeDevice {
         Ok(Some(out))
     }
 
-    /// Waits while this volume may not take more writes, unless it is
-    /// closed or stopped (the write then fails: no pack will free room).
-    fn wait_for_room(&self) {
+    /// No pack will run any more (the service is stopping): writers
+    /// waiting for room give up, and writes that find none fail.
+    pub fn stop_waiting(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.room.1.notify_all();
+    }
+
+    /// Waits while this volume may not take more writes; fails if no pack
+    /// will free room (the volume is closed or stopped, or packing ended).
+    fn wait_for_room(&self) -> io::Result<()> {
         let over = || over_limit(&self.state.read().expect("volume lock"), &self.buffers);
-        while over() && self.check_open().is_ok() {
+        while over() {
+            self.check_open()?;
+            if self.stopping.load(Ordering::SeqCst) {
+                return Err(io::Error::other("the volume service is stopping"));
+            }
             self.buffers.pack_wanted.notify_one();
             let g = self.room.0.lock().expect("room lock");
             let _ = self
@@ -397,6 +411,8 @@ impl VolumeDevice {
                 .wait_timeout(g, Duration::from_millis(50))
                 .expect("room lock");
         }
+        // Room may have come from the volume stopping.
+        self.check_open()
     }
 
     /// Appends a change to the journal and the overlay. With `wait`, first
@@ -405,8 +421,7 @@ impl VolumeDevice {
     fn record(&self, offset: u64, len: u64, value: Written, wait: bool) -> io::Result<bool> {
         self.check_open()?;
         if wait {
-            self.wait_for_room();
-            self.check_open()?;
+            self.wait_for_room()?;
         }
         let mut st = match self.state.try_write() {
             Ok(st) => st,

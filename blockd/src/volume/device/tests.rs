@@ -441,3 +441,25 @@ async fn a_failed_commit_stops_the_volume_and_releases_its_waiting_writers() {
 async fn read_fails(d: &Arc<VolumeDevice>) -> bool {
     on_thread(d, |d| d.read_at(&mut [0u8; 4096], 0).is_err()).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_waiting_for_room_give_up_once_packing_has_stopped() {
+    let mut f = Fixture::new();
+    f.buffers = Arc::new(WriteBuffers::new(1 << 20));
+    let d = f.open("stopping");
+    write(&d, 0, vec![1u8; 1 << 20]).await;
+    let waiting = {
+        let d = d.clone();
+        tokio::task::spawn_blocking(move || d.write_at(&[2u8; 4096], 1 << 20))
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished(), "the writer waits for room");
+    d.stop_waiting();
+    let refused = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("the waiting writer is released")
+        .unwrap();
+    assert!(refused.is_err(), "its write fails: nothing was recorded");
+    assert_eq!(read(&d, 1 << 20, 4096).await, vec![0u8; 4096]);
+    assert_eq!(read(&d, 0, 4096).await, vec![1u8; 4096]);
+}
