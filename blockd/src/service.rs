@@ -302,10 +302,21 @@ impl BlockService {
         Ok(v)
     }
 
-    /// Saves changed fields of a volume (name, description, metadata).
-    pub async fn update_volume(&self, v: &VolumeRecord) -> anyhow::Result<()> {
+    /// Changes a volume's own fields (name, description, metadata, flags,
+    /// status) with `change`, applied to the record as stored now, so a
+    /// change made meanwhile (an attachment, say) is kept; answers the
+    /// record saved.
+    pub async fn update_volume(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut VolumeRecord),
+    ) -> anyhow::Result<VolumeRecord> {
         let _serial = self.changes.lock().await;
-        self.put_volume(v).await
+        let mut v = self.volume(id).await?.context("no such volume")?;
+        change(&mut v);
+        v.updated_at = Some(crate::records::now_text());
+        self.put_volume(&v).await?;
+        Ok(v)
     }
 
     /// Grows a volume to `size` GiB.
@@ -362,10 +373,21 @@ impl BlockService {
         Ok(snap)
     }
 
-    pub async fn update_snapshot(&self, snap: &SnapshotRecord) -> anyhow::Result<()> {
+    /// Changes a snapshot's name or description with `change`, applied to
+    /// the record as stored now (one deleted meanwhile stays deleted);
+    /// answers the record saved.
+    pub async fn update_snapshot(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut SnapshotRecord),
+    ) -> anyhow::Result<SnapshotRecord> {
         let _serial = self.changes.lock().await;
-        let (s, k, v) = (self.store.clone(), snapshot_key(&snap.id), snap.clone());
-        blocking(move || s.put_json(&k, &v)).await
+        let mut snap = self.snapshot(id).await?.context("no such snapshot")?;
+        change(&mut snap);
+        snap.updated_at = Some(crate::records::now_text());
+        let (s, k, v) = (self.store.clone(), snapshot_key(id), snap.clone());
+        blocking(move || s.put_json(&k, &v)).await?;
+        Ok(snap)
     }
 
     pub async fn delete_snapshot(&self, id: &str) -> anyhow::Result<()> {

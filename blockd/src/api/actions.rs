@@ -56,24 +56,27 @@ pub async fn run(service: &BlockService, caller: &Caller, call: &Call, id: &str)
             Ok(Reply::empty(StatusCode::ACCEPTED))
         }
         "os-set_bootable" => {
-            let mut v = v;
-            v.bootable = match arg.get("bootable") {
+            let bootable = match arg.get("bootable") {
                 Some(Value::Bool(b)) => *b,
                 Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
                 _ => return Err(ApiError::BadRequest("bootable must be a boolean.".into())),
             };
-            service.update_volume(&v).await?;
+            service
+                .update_volume(&v.id, |v| v.bootable = bootable)
+                .await?;
             Ok(Reply::empty(StatusCode::OK))
         }
         "os-update_readonly_flag" => {
-            let mut v = v;
             let ro = arg
                 .get("readonly")
                 .and_then(Value::as_bool)
                 .ok_or_else(|| ApiError::BadRequest("readonly must be a boolean.".into()))?;
-            v.metadata
-                .insert("readonly".into(), json!(if ro { "True" } else { "False" }));
-            service.update_volume(&v).await?;
+            let flag = json!(if ro { "True" } else { "False" });
+            service
+                .update_volume(&v.id, |v| {
+                    v.metadata.insert("readonly".into(), flag);
+                })
+                .await?;
             Ok(Reply::empty(StatusCode::ACCEPTED))
         }
         "os-reset_status" => {
@@ -82,11 +85,17 @@ pub async fn run(service: &BlockService, caller: &Caller, call: &Call, id: &str)
                     "Policy doesn't allow volume:reset_status.".into(),
                 ));
             }
-            let mut v = v;
-            if let Some(s) = arg.get("status").and_then(Value::as_str) {
-                v.status = s.to_string();
-            }
-            service.update_volume(&v).await?;
+            let status = arg
+                .get("status")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            service
+                .update_volume(&v.id, |v| {
+                    if let Some(s) = status {
+                        v.status = s;
+                    }
+                })
+                .await?;
             Ok(Reply::empty(StatusCode::ACCEPTED))
         }
         "os-reserve" => {

@@ -99,15 +99,21 @@ pub async fn create(service: &BlockService, caller: &Caller, call: &Call) -> Api
 
 pub async fn update(service: &BlockService, caller: &Caller, call: &Call, id: &str) -> ApiResult {
     let m = call.member("snapshot")?;
-    let mut s = find(service, caller, id).await?;
-    if m.contains_key("name") {
-        s.name = text(m, "name");
-    }
-    if m.contains_key("description") {
-        s.description = text(m, "description");
-    }
-    s.updated_at = Some(now_text());
-    service.update_snapshot(&s).await?;
+    let found = find(service, caller, id).await?;
+    let name = m.contains_key("name").then(|| text(m, "name"));
+    let description = m
+        .contains_key("description")
+        .then(|| text(m, "description"));
+    let s = service
+        .update_snapshot(&found.id, |s| {
+            if let Some(n) = name {
+                s.name = n;
+            }
+            if let Some(d) = description {
+                s.description = d;
+            }
+        })
+        .await?;
     Ok(Reply::json(
         StatusCode::OK,
         json!({"snapshot": render::snapshot(&s)}),

@@ -325,18 +325,33 @@ pub async fn create(service: &Arc<BlockService>, caller: &Caller, call: &Call) -
 
 pub async fn update(service: &BlockService, caller: &Caller, call: &Call, id: &str) -> ApiResult {
     let m = call.member("volume")?;
-    let mut v = find(service, caller, id).await?;
-    if m.contains_key("name") || m.contains_key("display_name") {
-        v.name = text(m, "name")?.or(text(m, "display_name")?);
-    }
-    if m.contains_key("description") {
-        v.description = text(m, "description")?;
-    }
-    if m.contains_key("metadata") {
-        v.metadata = metadata(m)?;
-    }
-    v.updated_at = Some(now_text());
-    service.update_volume(&v).await?;
+    let found = find(service, caller, id).await?;
+    // What the body names is checked first, then applied to the record
+    // as stored (`None`: left as it is).
+    let name = (m.contains_key("name") || m.contains_key("display_name"))
+        .then(|| Ok::<_, ApiError>(text(m, "name")?.or(text(m, "display_name")?)))
+        .transpose()?;
+    let description = m
+        .contains_key("description")
+        .then(|| text(m, "description"))
+        .transpose()?;
+    let metadata = m
+        .contains_key("metadata")
+        .then(|| metadata(m))
+        .transpose()?;
+    let v = service
+        .update_volume(&found.id, |v| {
+            if let Some(n) = name {
+                v.name = n;
+            }
+            if let Some(d) = description {
+                v.description = d;
+            }
+            if let Some(md) = metadata {
+                v.metadata = md;
+            }
+        })
+        .await?;
     Ok(Reply::json(
         StatusCode::OK,
         json!({"volume": render::volume(&v, &call.base)}),
