@@ -125,6 +125,10 @@ pub struct Limits {
     pub payload_bytes: usize,
     /// Threads serving connections (`threads.rs`); zero for one per core.
     pub threads: usize,
+    /// Longest a client may take to send one write's payload once its
+    /// header is in (the default, 30 s for 32 MiB, is about 1 MiB/s);
+    /// a slower one is disconnected and gives its room back.
+    pub payload_time: Duration,
 }
 
 impl Default for Limits {
@@ -137,6 +141,7 @@ impl Default for Limits {
             busy_poll: Duration::from_micros(30),
             payload_bytes: 512 << 20,
             threads: 0,
+            payload_time: Duration::from_secs(30),
         }
     }
 }
@@ -247,6 +252,7 @@ pub async fn serve(
                 let serving = transmission::Serving {
                     busy_poll,
                     payloads,
+                    payload_time: options.limits.payload_time,
                     shutdown,
                 };
                 let ended = connection(stream, &exports, &options, handshaking, serving);

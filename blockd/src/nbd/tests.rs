@@ -82,6 +82,7 @@ fn limited(
         busy_poll: Duration::ZERO,
         payload_bytes: 512 << 20,
         threads: 0,
+        payload_time: Duration::from_secs(30),
     };
     super::Options {
         limits,
@@ -248,6 +249,52 @@ async fn write_payloads_held_at_once_are_bounded_across_connections() {
     shutdown.cancel();
     drop(small);
     server.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payload_that_never_ends_is_cut_off_and_stops_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = limited(Duration::from_secs(30), 10, 64, 64);
+    options.limits.payload_bytes = MAX_PAYLOAD as usize;
+    options.limits.payload_time = Duration::from_secs(1);
+    let (addr, shutdown, server) = start(one_export(dir.path(), 64 << 20), options).await;
+    let stall = |addr| async move {
+        let mut s = go(addr, "v").await;
+        s.write_all(&request(CMD_WRITE, 1, 0, MAX_PAYLOAD))
+            .await
+            .unwrap();
+        s.write_all(&[7u8; 4096]).await.unwrap();
+        s
+    };
+    // A client stalls halfway through the largest payload: past its time
+    // it is disconnected, and another's write gets the room back.
+    let mut stalled = stall(addr).await;
+    let mut small = go(addr, "v").await;
+    small
+        .write_all(&request(CMD_WRITE, 2, 0, 4096))
+        .await
+        .unwrap();
+    small.write_all(&[1u8; 4096]).await.unwrap();
+    let mut reply = [0u8; 16];
+    tokio::time::timeout(Duration::from_secs(5), small.read_exact(&mut reply))
+        .await
+        .expect("served once the stalled payload is cut off")
+        .unwrap();
+    assert_eq!(&reply[4..8], &[0u8; 4]);
+    let mut rest = Vec::new();
+    let cut = tokio::time::timeout(Duration::from_secs(5), stalled.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(cut, Ok(Ok(0))),
+        "the stalled client is disconnected"
+    );
+    // A server stopping does not wait for a stalled payload either.
+    let _again = stall(addr).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_millis(900), server)
+        .await
+        .expect("stops before the payload's time is up")
+        .unwrap();
 }
 
 #[tokio::test]

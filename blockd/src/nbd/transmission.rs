@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::BufMut;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -34,6 +34,9 @@ pub const SEND_AT: usize = 4 << 20;
 /// Capacity the gathering buffer keeps once sent (it is reused, so its
 /// pages stay mapped; a larger one is cut back to this).
 const KEEP_GATHERED: usize = 2 * SEND_AT;
+/// Write payload bytes one connection may hold at once (read, or waiting
+/// on blocking threads), within the server's `Limits::payload_bytes`.
+const CONNECTION_PAYLOAD: usize = 2 * MAX_PAYLOAD as usize;
 /// Capacity a connection's payload buffer keeps between requests (writes
 /// up to this long are served inline, so it rarely needs more).
 const KEEP_PAYLOAD: usize = 256 * 1024;
@@ -97,7 +100,30 @@ pub struct Serving {
     pub busy_poll: Option<BusyPoll>,
     /// Room for write payloads, shared by all connections (one permit a byte).
     pub payloads: Arc<Semaphore>,
+    /// Longest a client may take to send one write's payload.
+    pub payload_time: Duration,
     pub shutdown: CancellationToken,
+}
+
+/// Takes `n` permits of `sem`; if they are not free, first sends the
+/// gathered replies (the client may be waiting on them to go on), then
+/// waits. `None` once one of `stops` is cancelled.
+async fn take<W: AsyncWrite + Unpin>(
+    sem: &Arc<Semaphore>,
+    n: u32,
+    writer: &Mutex<W>,
+    out: &mut Vec<u8>,
+    stops: [&CancellationToken; 2],
+) -> io::Result<Option<OwnedSemaphorePermit>> {
+    if let Ok(p) = sem.clone().try_acquire_many_owned(n) {
+        return Ok(Some(p));
+    }
+    send(writer, out, stops).await?;
+    Ok(tokio::select! {
+        p = sem.clone().acquire_many_owned(n) => Some(p.expect("never closed")),
+        _ = stops[0].cancelled() => None,
+        _ = stops[1].cancelled() => None,
+    })
 }
 
 /// Reads `n` payload bytes into `payload` (emptied first) straight into
@@ -132,11 +158,13 @@ where
     let Serving {
         busy_poll,
         payloads,
+        payload_time,
         shutdown,
     } = serving;
     let writer = Arc::new(Mutex::new(w));
     let session = Arc::new(session);
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let own_room = Arc::new(Semaphore::new(CONNECTION_PAYLOAD));
     let tracker = TaskTracker::new();
     let revoked = session.export.revoked.clone();
     let hlen = header_len(session.framing);
@@ -193,27 +221,46 @@ where
         if req.payload > u64::from(MAX_PAYLOAD) {
             break Err(io::Error::other("payload larger than advertised"));
         }
-        // Room for the payload first: all connections together hold at
-        // most `payload_bytes`; replies gathered go out while waiting.
+        // A write first makes sure of a slot on a blocking thread, then
+        // takes room for its payload, this connection's (so one client
+        // cannot hold it all) and then the server's: room is never held
+        // while waiting for this connection's own replies to drain.
         let n = req.payload as u32;
-        let room = match payloads.clone().try_acquire_many_owned(n) {
-            Ok(p) => p,
-            Err(_) => {
-                if let Err(e) = send(&writer, &mut out, stops).await {
-                    break Err(e);
-                }
-                tokio::select! {
-                    p = payloads.clone().acquire_many_owned(n) => p.expect("never closed"),
-                    _ = shutdown.cancelled() => break Ok(()),
-                    _ = revoked.cancelled() => break Err(io::Error::other("export revoked")),
-                }
+        let mut slot = None;
+        let mut room = None;
+        if n > 0 {
+            let taken = async {
+                let out = &mut out;
+                let Some(a) = take(&slots, 1, &writer, out, stops).await? else {
+                    return Ok(None);
+                };
+                let Some(b) = take(&own_room, n, &writer, out, stops).await? else {
+                    return Ok(None);
+                };
+                let Some(c) = take(&payloads, n, &writer, out, stops).await? else {
+                    return Ok(None);
+                };
+                Ok::<_, io::Error>(Some((a, (b, c))))
+            };
+            match taken.await {
+                Ok(Some((a, rooms))) => (slot, room) = (Some(a), Some(rooms)),
+                Ok(None) => continue, // stopping: the loop's top says how
+                Err(e) => break Err(e),
             }
-        };
-        if let Err(e) = read_payload(&mut r, &mut payload, n as usize).await {
-            break Err(e);
+            // The payload must come in time, and stopping cuts it short.
+            let reading =
+                tokio::time::timeout(payload_time, read_payload(&mut r, &mut payload, n as usize));
+            let read = tokio::select! {
+                read = reading => read.unwrap_or_else(|_| Err(io::Error::other("payload too slow"))),
+                _ = shutdown.cancelled() => continue,
+                _ = revoked.cancelled() => continue,
+            };
+            if let Err(e) = read {
+                break Err(e);
+            }
         }
         if handle(&session, &req, &payload, true, &mut out) {
-            drop(room);
+            drop((room, slot));
             if payload.capacity() > KEEP_PAYLOAD {
                 payload = Vec::new();
             }
@@ -224,14 +271,13 @@ where
             }
             continue;
         }
-        let permit = match slots.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                if let Err(e) = send(&writer, &mut out, stops).await {
-                    break Err(e);
-                }
-                slots.clone().acquire_owned().await.expect("never closed")
-            }
+        let permit = match slot {
+            Some(p) => p,
+            None => match take(&slots, 1, &writer, &mut out, stops).await {
+                Ok(Some(p)) => p,
+                Ok(None) => continue,
+                Err(e) => break Err(e),
+            },
         };
         let (writer, session, gone) = (writer.clone(), session.clone(), gone.clone());
         let payload = std::mem::take(&mut payload);
