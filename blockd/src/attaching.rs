@@ -56,7 +56,7 @@ impl BlockService {
         }
         v.attachments.retain(|x| x.id != a.id);
         v.attachments.push(a.clone());
-        self.save_attachments(v).await?;
+        self.save_or_revoke(v, &a).await?;
         Ok(a)
     }
 
@@ -111,7 +111,7 @@ impl BlockService {
         }
         self.open_export(&mut a, volume_id)?;
         v.attachments.push(a.clone());
-        self.save_attachments(v).await?;
+        self.save_or_revoke(v, &a).await?;
         Ok(a)
     }
 
@@ -149,6 +149,18 @@ impl BlockService {
         self.serve(&name, &self.device(volume_id)?, a.read_only, volume_id);
         a.export_name = Some(name);
         Ok(())
+    }
+
+    /// Stores `v`, which holds the new attachment `a`; if that fails, the
+    /// export opened for `a` is revoked, as no record shows it.
+    async fn save_or_revoke(&self, v: VolumeRecord, a: &AttachmentRecord) -> anyhow::Result<()> {
+        let saved = self.save_attachments(v).await;
+        if saved.is_err() {
+            if let Some(name) = &a.export_name {
+                self.exports.remove(name);
+            }
+        }
+        saved
     }
 
     /// Stores `v` with its attachments changed: a settled volume is

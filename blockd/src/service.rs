@@ -444,16 +444,7 @@ impl BlockService {
             tracing::info!("journals left unpacked at shutdown; they replay at the next start");
         }
         // No pack runs any more: writers waiting for room would wait forever.
-        let devices: Vec<Arc<VolumeDevice>> = self
-            .devices
-            .lock()
-            .expect("devices lock")
-            .values()
-            .cloned()
-            .collect();
-        for d in devices {
-            d.stop_waiting();
-        }
+        self.buffers.stop_packing();
     }
 
     /// One compaction pass: orphans deleted, sparse segments rewritten

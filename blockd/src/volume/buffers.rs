@@ -4,7 +4,7 @@
 //! volume holds at most three overlays of up to 64 MiB; without a shared
 //! bound, many busy volumes at once could hold any amount of memory.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tokio::sync::Notify;
 
@@ -16,6 +16,8 @@ pub struct WriteBuffers {
     pub pack_wanted: Notify,
     held: AtomicU64,
     limit: u64,
+    /// Set once no pack will run any more (the service is stopping).
+    stopped: AtomicBool,
 }
 
 impl WriteBuffers {
@@ -24,7 +26,19 @@ impl WriteBuffers {
             pack_wanted: Notify::new(),
             held: AtomicU64::new(0),
             limit,
+            stopped: AtomicBool::new(false),
         }
+    }
+
+    /// Says no pack will run any more: writers waiting for room give up
+    /// (they look at least every 50 ms), and so do volumes opened later.
+    pub fn stop_packing(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether packing has stopped for good.
+    pub fn packing_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
     }
 
     /// Counts `n` more bytes held.

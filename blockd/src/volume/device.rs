@@ -153,8 +153,6 @@ pub struct VolumeDevice {
     synced: Mutex<u64>,
     /// Journal syncs made by FLUSH.
     syncs: AtomicU64,
-    /// Set when the service stops packing: writers stop waiting for room.
-    stopping: AtomicBool,
     buffers: Arc<WriteBuffers>,
     closed: AtomicBool,
     /// Set when a pack could not commit its map: the memory and RocksDB
@@ -235,7 +233,6 @@ impl VolumeDevice {
             appended: AtomicU64::new(1),
             synced: Mutex::new(0),
             syncs: AtomicU64::new(0),
-            stopping: AtomicBool::new(false),
             buffers,
             closed: AtomicBool::new(false),
             failed: AtomicBool::new(false),
@@ -387,20 +384,13 @@ impl VolumeDevice {
         Ok(Some(out))
     }
 
-    /// No pack will run any more (the service is stopping): writers
-    /// waiting for room give up, and writes that find none fail.
-    pub fn stop_waiting(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        self.room.1.notify_all();
-    }
-
     /// Waits while this volume may not take more writes; fails if no pack
     /// will free room (the volume is closed or stopped, or packing ended).
     fn wait_for_room(&self) -> io::Result<()> {
         let over = || over_limit(&self.state.read().expect("volume lock"), &self.buffers);
         while over() {
             self.check_open()?;
-            if self.stopping.load(Ordering::SeqCst) {
+            if self.buffers.packing_stopped() {
                 return Err(io::Error::other("the volume service is stopping"));
             }
             self.buffers.pack_wanted.notify_one();
@@ -428,6 +418,8 @@ impl VolumeDevice {
             Err(TryLockError::WouldBlock) if !wait => return Ok(false),
             _ => self.state.write().expect("volume lock"),
         };
+        // A pack's commit may have failed since the check above.
+        self.check_open()?;
         if !wait && over_limit(&st, &self.buffers) {
             return Ok(false);
         }
@@ -536,11 +528,12 @@ impl VolumeDevice {
             // It serves nothing more until a restart replays its journal:
             // its memory goes back to the other volumes, and writers and
             // packs waiting on it give up.
-            let sealed: u64 = st
-                .sealed
-                .iter_mut()
-                .map(|s| std::mem::take(&mut s.bytes))
-                .sum();
+            let mut sealed = 0;
+            for s in st.sealed.iter_mut() {
+                sealed += std::mem::take(&mut s.bytes);
+                s.overlay = Arc::new(RangeMap::new());
+            }
+            st.active = RangeMap::new();
             self.buffers
                 .give_back(std::mem::take(&mut st.active_bytes) + sealed);
             drop(st);
@@ -819,7 +812,15 @@ impl BlockDevice for VolumeDevice {
                 .collect()
         };
         for f in files {
-            f.sync_data()?;
+            if let Err(e) = f.sync_data() {
+                // The kernel may have dropped the pages it could not
+                // write, and a later sync would succeed without them: the
+                // volume stops until a restart replays what is on disk.
+                self.failed.store(true, Ordering::SeqCst);
+                tracing::error!(volume = %self.id, "journal sync failed; the volume stops: {e}");
+                self.room.1.notify_all();
+                return Err(e);
+            }
         }
         *synced = covers;
         self.syncs.fetch_add(1, Ordering::Relaxed);

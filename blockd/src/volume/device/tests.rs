@@ -454,7 +454,7 @@ async fn writers_waiting_for_room_give_up_once_packing_has_stopped() {
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!waiting.is_finished(), "the writer waits for room");
-    d.stop_waiting();
+    f.buffers.stop_packing();
     let refused = tokio::time::timeout(Duration::from_secs(5), waiting)
         .await
         .expect("the waiting writer is released")
