@@ -523,22 +523,8 @@ impl VolumeDevice {
             .store
             .commit_pack(&self.id, &mut st.map, segment, generation)
         {
-            self.failed.store(true, Ordering::SeqCst);
             tracing::error!(volume = %self.id, "pack commit failed; the volume stops: {e:#}");
-            // It serves nothing more until a restart replays its journal:
-            // its memory goes back to the other volumes, and writers and
-            // packs waiting on it give up.
-            let mut sealed = 0;
-            for s in st.sealed.iter_mut() {
-                sealed += std::mem::take(&mut s.bytes);
-                s.overlay = Arc::new(RangeMap::new());
-            }
-            st.active = RangeMap::new();
-            self.buffers
-                .give_back(std::mem::take(&mut st.active_bytes) + sealed);
-            drop(st);
-            self.room.1.notify_all();
-            self.committed.notify_waiters();
+            self.stop(st);
             return Err(e);
         }
         if let Some(s) = st.sealed.pop_front() {
@@ -553,6 +539,25 @@ impl VolumeDevice {
         self.room.1.notify_all();
         self.committed.notify_waiters();
         Ok(())
+    }
+
+    /// Stops the volume after a failure that leaves memory and disk
+    /// disagreeing: it serves nothing more until a restart replays its
+    /// journal, its memory goes back to the other volumes, and writers and
+    /// packs waiting on it give up.
+    fn stop(&self, mut st: std::sync::RwLockWriteGuard<'_, State>) {
+        self.failed.store(true, Ordering::SeqCst);
+        let mut sealed = 0;
+        for s in st.sealed.iter_mut() {
+            sealed += std::mem::take(&mut s.bytes);
+            s.overlay = Arc::new(RangeMap::new());
+        }
+        st.active = RangeMap::new();
+        self.buffers
+            .give_back(std::mem::take(&mut st.active_bytes) + sealed);
+        drop(st);
+        self.room.1.notify_all();
+        self.committed.notify_waiters();
     }
 
     /// Retires the journal files of generations up to `generation`.
@@ -816,9 +821,8 @@ impl BlockDevice for VolumeDevice {
                 // The kernel may have dropped the pages it could not
                 // write, and a later sync would succeed without them: the
                 // volume stops until a restart replays what is on disk.
-                self.failed.store(true, Ordering::SeqCst);
                 tracing::error!(volume = %self.id, "journal sync failed; the volume stops: {e}");
-                self.room.1.notify_all();
+                self.stop(self.state.write().expect("volume lock"));
                 return Err(e);
             }
         }
