@@ -6,7 +6,7 @@
 
 use anyhow::Context;
 
-use crate::records::{new_uuid, now_text, AttachmentRecord, VolumeRecord};
+use crate::records::{now_text, AttachmentRecord, VolumeRecord};
 use crate::service::{BlockService, Refused};
 
 /// Refuses a new attachment of `v`, which is not multiattach, if it has
@@ -86,17 +86,7 @@ impl BlockService {
             Some(i) => v.attachments.remove(i),
             None => {
                 reservable(&v, None)?;
-                AttachmentRecord {
-                    id: new_uuid(),
-                    volume_id: v.id.clone(),
-                    instance_uuid: None,
-                    host_name: None,
-                    mountpoint: None,
-                    status: "attaching".into(),
-                    read_only,
-                    export_name: None,
-                    attached_at: None,
-                }
+                AttachmentRecord::new(&v.id, "attaching", read_only)
             }
         };
         if a.status == "reserved" {
@@ -113,6 +103,41 @@ impl BlockService {
         v.attachments.push(a.clone());
         self.save_or_revoke(v, &a).await?;
         Ok(a)
+    }
+
+    /// The legacy flow's `os-attach`: the pending attachment (reserved or
+    /// connected), or else the one server `instance` has already, becomes
+    /// attached to it. Without either, a new attachment is made, which the
+    /// volume must have room for, as at `os-reserve`.
+    pub async fn complete_legacy(
+        &self,
+        volume_id: &str,
+        instance: Option<String>,
+        mountpoint: Option<String>,
+        host: Option<String>,
+        read_only: bool,
+    ) -> anyhow::Result<()> {
+        let _serial = self.changes.lock().await;
+        let mut v = self.volume(volume_id).await?.context("no such volume")?;
+        let pending = |a: &AttachmentRecord| a.status == "attaching" || a.status == "reserved";
+        let same_server = |a: &AttachmentRecord| instance.is_some() && a.instance_uuid == instance;
+        let held = v.attachments.iter().position(pending);
+        let mut a = match held.or_else(|| v.attachments.iter().position(same_server)) {
+            Some(i) => v.attachments.remove(i),
+            None => {
+                reservable(&v, instance.as_deref())?;
+                AttachmentRecord::new(&v.id, "attaching", read_only)
+            }
+        };
+        a.instance_uuid = instance;
+        a.mountpoint = mountpoint;
+        if host.is_some() {
+            a.host_name = host;
+        }
+        a.status = "attached".into();
+        a.attached_at = Some(now_text());
+        v.attachments.push(a);
+        self.save_attachments(v).await
     }
 
     /// Changes attachments of a volume with `change` (which answers the

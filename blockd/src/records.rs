@@ -59,6 +59,24 @@ pub struct AttachmentRecord {
     pub attached_at: Option<String>,
 }
 
+impl AttachmentRecord {
+    /// A new attachment of `volume_id` in `status`, with a fresh id and no
+    /// server, host, export or attach time yet.
+    pub fn new(volume_id: &str, status: &str, read_only: bool) -> AttachmentRecord {
+        AttachmentRecord {
+            id: new_uuid(),
+            volume_id: volume_id.to_string(),
+            instance_uuid: None,
+            host_name: None,
+            mountpoint: None,
+            status: status.to_string(),
+            read_only,
+            export_name: None,
+            attached_at: None,
+        }
+    }
+}
+
 /// A snapshot: a frozen extent map of its volume.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SnapshotRecord {

@@ -468,6 +468,14 @@ def test_action_attach_flow(cinder, openstack, tmp_path):
     v = cinder.call("GET", f"/volumes/{vol}", expect=200).json()["volume"]
     assert v["status"] == "in-use"
     assert [(a["server_id"], a["device"]) for a in v["attachments"]] == [(server, "/dev/vdb")]
+    # Attached: the same server attaching again changes its attachment;
+    # another server is refused.
+    cinder.call("POST", path, {"os-attach": {"instance_uuid": server, "mountpoint": "/dev/vdc"}}, expect=202)
+    other = "0b6f1c0e-2f4a-4d5e-8a7b-9c0d1e2f3a4b"
+    r = cinder.call("POST", path, {"os-attach": {"instance_uuid": other, "mountpoint": "/dev/vdb"}}, expect=400)
+    assert "status must be available or downloading to reserve" in r.json()["badRequest"]["message"], r.text
+    v = cinder.call("GET", f"/volumes/{vol}", expect=200).json()["volume"]
+    assert [(a["server_id"], a["device"]) for a in v["attachments"]] == [(server, "/dev/vdc")]
     rows = openstack("volume", "list")
     assert any(r["ID"] == vol and r["Status"] == "in-use" for r in rows), rows
     # In use: not deleted.

@@ -3,7 +3,8 @@
 //! older clients: `os-reserve`/`os-unreserve` (a reservation is an
 //! attachment without an export, so a second one is refused),
 //! `os-initialize_connection` (opens an export: answers its `connection_info`),
-//! `os-attach` (the volume goes `in-use`), `os-terminate_connection`
+//! `os-attach` (the volume goes `in-use`; without a pending attachment it
+//! makes one, which the volume must have room for), `os-terminate_connection`
 //! (revokes the exports) and `os-detach` (drops the attachment).
 
 use http::StatusCode;
@@ -12,7 +13,7 @@ use serde_json::{json, Value};
 use super::reply::{ApiError, ApiResult, Reply};
 use super::volumes::{find, size_of};
 use super::{misc, render, Call, Caller};
-use crate::records::{new_uuid, now_text, AttachmentRecord};
+use crate::records::AttachmentRecord;
 use crate::service::BlockService;
 
 fn read_only_asked(v: &Value) -> bool {
@@ -100,17 +101,7 @@ pub async fn run(service: &BlockService, caller: &Caller, call: &Call, id: &str)
         }
         "os-reserve" => {
             super::volumes::attachable(&v)?;
-            let reservation = AttachmentRecord {
-                id: new_uuid(),
-                volume_id: v.id.clone(),
-                instance_uuid: None,
-                host_name: None,
-                mountpoint: None,
-                status: "reserved".into(),
-                read_only: readonly_volume,
-                export_name: None,
-                attached_at: None,
-            };
+            let reservation = AttachmentRecord::new(&v.id, "reserved", readonly_volume);
             service.attach(&v.id, reservation, false, true).await?;
             Ok(Reply::empty(StatusCode::ACCEPTED))
         }
@@ -154,38 +145,7 @@ pub async fn run(service: &BlockService, caller: &Caller, call: &Call, id: &str)
                 .map(str::to_string);
             let ro = arg.get("mode").and_then(Value::as_str) == Some("ro");
             service
-                .change_attachments(&v.id, move |mut list| {
-                    let pending = list
-                        .iter_mut()
-                        .find(|a| a.status == "attaching" || a.status == "reserved");
-                    let fresh = AttachmentRecord {
-                        id: new_uuid(),
-                        volume_id: String::new(),
-                        instance_uuid: None,
-                        host_name: None,
-                        mountpoint: None,
-                        status: String::new(),
-                        read_only: ro,
-                        export_name: None,
-                        attached_at: None,
-                    };
-                    let a = match pending {
-                        Some(a) => a,
-                        None => {
-                            list.push(fresh);
-                            list.last_mut().expect("just pushed")
-                        }
-                    };
-                    a.volume_id = id.to_string();
-                    a.instance_uuid = instance;
-                    a.mountpoint = mountpoint;
-                    if host.is_some() {
-                        a.host_name = host;
-                    }
-                    a.status = "attached".into();
-                    a.attached_at = Some(now_text());
-                    list
-                })
+                .complete_legacy(&v.id, instance, mountpoint, host, ro)
                 .await?;
             Ok(Reply::empty(StatusCode::ACCEPTED))
         }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::reply::{ApiError, ApiResult, Reply};
 use super::volumes::find as find_volume;
 use super::{render, Call, Caller};
-use crate::records::{new_uuid, now_text, AttachmentRecord};
+use crate::records::{now_text, AttachmentRecord};
 use crate::service::BlockService;
 
 /// An attachment of the caller's target project and its volume id, or a 404.
@@ -58,30 +58,18 @@ pub async fn create(service: &BlockService, caller: &Caller, call: &Call) -> Api
     }
     let readonly_volume = v.metadata.get("readonly").and_then(Value::as_str) == Some("True");
     super::volumes::attachable(&v)?;
+    let status = if connector.is_some() {
+        "attached"
+    } else {
+        "reserved"
+    };
+    let text_of = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
     let a = AttachmentRecord {
-        id: new_uuid(),
-        volume_id: v.id.clone(),
-        instance_uuid: m
-            .get("instance_uuid")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        host_name: connector
-            .and_then(|c| c.get("host"))
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        mountpoint: connector
-            .and_then(|c| c.get("mountpoint"))
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        status: if connector.is_some() {
-            "attached"
-        } else {
-            "reserved"
-        }
-        .into(),
-        read_only: mode == "ro" || readonly_volume,
-        export_name: None,
+        instance_uuid: text_of(m.get("instance_uuid")),
+        host_name: text_of(connector.and_then(|c| c.get("host"))),
+        mountpoint: text_of(connector.and_then(|c| c.get("mountpoint"))),
         attached_at: connector.map(|_| now_text()),
+        ..AttachmentRecord::new(&v.id, status, mode == "ro" || readonly_volume)
     };
     let a = service.attach(&v.id, a, connector.is_some(), true).await?;
     Ok(Reply::json(

@@ -52,11 +52,11 @@ impl Handshakes {
     pub fn start(&self, address: IpAddr, per_client: usize, total: usize) -> Option<Handshaking> {
         let client = client_of(address);
         let mut state = self.state.lock().expect("handshakes lock");
-        let n = state.by_client.entry(client).or_insert(0);
-        if *n >= per_client {
+        let n = state.by_client.get(&client).copied().unwrap_or(0);
+        if n >= per_client {
             return None;
         }
-        *n += 1;
+        state.by_client.insert(client, n + 1);
         while state.in_progress.len() >= total.max(1) {
             let (_, oldest) = state.in_progress.pop_front().expect("not empty");
             oldest.cancel();

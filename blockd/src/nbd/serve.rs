@@ -180,13 +180,18 @@ fn read(
         return Ok(true);
     }
     let whole = !framing.chunked() || req.flags & CMD_FLAG_DF != 0 || len <= HOLE_CHUNKS_ABOVE;
-    let extents = if whole {
-        vec![Extent { len, hole: false }]
+    // One data extent (the common case) lives on the stack: no
+    // allocation per read.
+    let (one, found);
+    let extents: &[Extent] = if whole {
+        one = [Extent { len, hole: false }];
+        &one
     } else {
-        match extents(dev, req.offset, len, now)? {
+        found = match extents(dev, req.offset, len, now)? {
             Some(e) => e,
             None => return Ok(false),
-        }
+        };
+        &found
     };
     if !framing.chunked() {
         reply::simple(out, 0, req.cookie);

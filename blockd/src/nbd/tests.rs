@@ -214,19 +214,32 @@ async fn silent_handshakes_make_room_for_new_clients() {
     server.await.unwrap();
 }
 
+/// Options whose payload room holds one largest write, which a client
+/// may take `payload_time` to send.
+fn room_for_one_payload(payload_time: Duration) -> super::Options {
+    let mut options = limited(Duration::from_secs(30), 10, 64, 64);
+    options.limits.payload_bytes = MAX_PAYLOAD as usize;
+    options.limits.payload_time = payload_time;
+    options
+}
+
+/// A client that announces the largest write and sends only 4 KiB of it.
+async fn stalled_writer(addr: std::net::SocketAddr) -> TcpStream {
+    let mut s = go(addr, "v").await;
+    s.write_all(&request(CMD_WRITE, 1, 0, MAX_PAYLOAD))
+        .await
+        .unwrap();
+    s.write_all(&[7u8; 4096]).await.unwrap();
+    s
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_payloads_held_at_once_are_bounded_across_connections() {
     let dir = tempfile::tempdir().unwrap();
-    let mut options = limited(Duration::from_secs(30), 10, 64, 64);
-    options.limits.payload_bytes = MAX_PAYLOAD as usize;
+    let options = room_for_one_payload(Duration::from_secs(30));
     let (addr, shutdown, server) = start(one_export(dir.path(), 64 << 20), options).await;
-    // One client announces the largest write and sends only some of it:
-    // its payload holds all the room there is.
-    let mut big = go(addr, "v").await;
-    big.write_all(&request(CMD_WRITE, 1, 0, MAX_PAYLOAD))
-        .await
-        .unwrap();
-    big.write_all(&[7u8; 4096]).await.unwrap();
+    // One client's unfinished payload holds all the room there is.
+    let big = stalled_writer(addr).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Another's small write waits for room...
     let mut small = go(addr, "v").await;
@@ -254,21 +267,11 @@ async fn write_payloads_held_at_once_are_bounded_across_connections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payload_that_never_ends_is_cut_off_and_stops_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut options = limited(Duration::from_secs(30), 10, 64, 64);
-    options.limits.payload_bytes = MAX_PAYLOAD as usize;
-    options.limits.payload_time = Duration::from_secs(1);
+    let options = room_for_one_payload(Duration::from_secs(1));
     let (addr, shutdown, server) = start(one_export(dir.path(), 64 << 20), options).await;
-    let stall = |addr| async move {
-        let mut s = go(addr, "v").await;
-        s.write_all(&request(CMD_WRITE, 1, 0, MAX_PAYLOAD))
-            .await
-            .unwrap();
-        s.write_all(&[7u8; 4096]).await.unwrap();
-        s
-    };
     // A client stalls halfway through the largest payload: past its time
     // it is disconnected, and another's write gets the room back.
-    let mut stalled = stall(addr).await;
+    let mut stalled = stalled_writer(addr).await;
     let mut small = go(addr, "v").await;
     small
         .write_all(&request(CMD_WRITE, 2, 0, 4096))
@@ -288,7 +291,7 @@ async fn a_payload_that_never_ends_is_cut_off_and_stops_nothing() {
         "the stalled client is disconnected"
     );
     // A server stopping does not wait for a stalled payload either.
-    let _again = stall(addr).await;
+    let _again = stalled_writer(addr).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     shutdown.cancel();
     tokio::time::timeout(Duration::from_millis(900), server)

@@ -206,10 +206,27 @@ fn entry_name<T>(e: &Entry<T>) -> &str {
 
 /// One listing page from several replicas' pages (each in listing order,
 /// each at most `limit` long): their entries merged by name, without
-/// repeats, up to `limit`. A full page may have stopped short of entries
+/// repeats (a row listed by several replicas in its newest version), up
+/// to `limit`. A full page may have stopped short of entries
 /// another page holds, so nothing past the end of the shortest-reaching
 /// full page is listed; the client's next page starts there.
-fn merge_pages<T: Clone>(pages: Vec<Listing<T>>, limit: usize, reverse: bool) -> Listing<T> {
+/// A listing row that may exist in several versions, one per replica.
+trait Versioned {
+    /// Whether `self` is a later version than `other`.
+    fn newer_than(&self, other: &Self) -> bool;
+}
+
+impl Versioned for ObjectRow {
+    fn newer_than(&self, other: &Self) -> bool {
+        self.ts > other.ts
+    }
+}
+
+fn merge_pages<T: Clone + Versioned>(
+    pages: Vec<Listing<T>>,
+    limit: usize,
+    reverse: bool,
+) -> Listing<T> {
     let before = |a: &str, b: &str| if reverse { a > b } else { a < b };
     let mut horizon: Option<String> = None;
     for p in pages.iter().filter(|p| p.len() >= limit) {
@@ -225,7 +242,19 @@ fn merge_pages<T: Clone>(pages: Vec<Listing<T>>, limit: usize, reverse: bool) ->
         if horizon.as_deref().is_some_and(|h| before(h, name)) {
             continue;
         }
-        merged.entry(name.to_string()).or_insert(e);
+        match merged.entry(name.to_string()) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(e);
+            }
+            // A replica that missed an update lists the older version.
+            std::collections::btree_map::Entry::Occupied(mut o) => {
+                if let (Entry::Row(_, new), Entry::Row(_, old)) = (&e, o.get()) {
+                    if new.newer_than(old) {
+                        o.insert(e);
+                    }
+                }
+            }
+        }
     }
     let mut page: Listing<T> = merged.into_values().collect();
     if reverse {
@@ -239,12 +268,30 @@ fn merge_pages<T: Clone>(pages: Vec<Listing<T>>, limit: usize, reverse: bool) ->
 mod tests {
     use super::*;
 
+    impl Versioned for u32 {
+        fn newer_than(&self, other: &Self) -> bool {
+            self > other
+        }
+    }
+
     fn page(names: &[&str]) -> Listing<u32> {
         names.iter().map(|n| Entry::Row(n.to_string(), 0)).collect()
     }
 
     fn names(l: &Listing<u32>) -> Vec<&str> {
         l.iter().map(entry_name).collect()
+    }
+
+    #[test]
+    fn a_row_listed_by_several_replicas_shows_its_newest_version() {
+        let row = |n: &str, v: u32| Entry::Row(n.to_string(), v);
+        for pages in [
+            vec![vec![row("a", 1)], vec![row("a", 2)]],
+            vec![vec![row("a", 2)], vec![row("a", 1)]],
+        ] {
+            let got = merge_pages(pages, 10, false);
+            assert!(matches!(got.as_slice(), [Entry::Row(n, 2)] if n == "a"));
+        }
     }
 
     #[test]

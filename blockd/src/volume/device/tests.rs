@@ -406,21 +406,33 @@ async fn flushes_sync_only_what_no_sync_covers_yet() {
     assert_eq!(read(&d, 0, 8192).await[4096..], vec![2u8; 4096][..]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_commit_stops_the_volume_and_releases_its_waiting_writers() {
-    use std::sync::atomic::Ordering::SeqCst;
+/// A volume `id` under a 1 MiB service-wide bound, filled to it with
+/// flushed 1s, and a 4 KiB write of 2s past them, waiting for room.
+async fn writer_waiting_for_room(
+    id: &str,
+) -> (
+    Fixture,
+    Arc<VolumeDevice>,
+    tokio::task::JoinHandle<io::Result<()>>,
+) {
     let mut f = Fixture::new();
     f.buffers = Arc::new(WriteBuffers::new(1 << 20));
-    let d = f.open("full");
+    let d = f.open(id);
     write(&d, 0, vec![1u8; 1 << 20]).await;
     on_thread(&d, |d| d.flush().unwrap()).await;
-    // The bound is reached: the next write waits for a pack.
     let waiting = {
         let d = d.clone();
         tokio::task::spawn_blocking(move || d.write_at(&[2u8; 4096], 1 << 20))
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!waiting.is_finished(), "the writer waits for room");
+    (f, d, waiting)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_stops_the_volume_and_releases_its_waiting_writers() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (f, d, waiting) = writer_waiting_for_room("full").await;
     // The pack's metadata commit fails (a full disk, say).
     f.store.failing_commits.store(1, SeqCst);
     assert!(d.pack().await.is_err());
@@ -444,16 +456,7 @@ async fn read_fails(d: &Arc<VolumeDevice>) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writers_waiting_for_room_give_up_once_packing_has_stopped() {
-    let mut f = Fixture::new();
-    f.buffers = Arc::new(WriteBuffers::new(1 << 20));
-    let d = f.open("stopping");
-    write(&d, 0, vec![1u8; 1 << 20]).await;
-    let waiting = {
-        let d = d.clone();
-        tokio::task::spawn_blocking(move || d.write_at(&[2u8; 4096], 1 << 20))
-    };
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(!waiting.is_finished(), "the writer waits for room");
+    let (f, d, waiting) = writer_waiting_for_room("stopping").await;
     f.buffers.stop_packing();
     let refused = tokio::time::timeout(Duration::from_secs(5), waiting)
         .await
