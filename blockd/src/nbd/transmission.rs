@@ -11,7 +11,6 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BufMut;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -126,8 +125,9 @@ async fn take<W: AsyncWrite + Unpin>(
     })
 }
 
-/// Reads `n` payload bytes into `payload` (emptied first) straight into
-/// its spare room: a fresh buffer is not zeroed before it is filled.
+/// Reads `n` payload bytes into `payload` (emptied first). Sized once:
+/// `read_to_end` fills the spare room without zeroing it, and finding the
+/// vector full it probes a small stack buffer rather than growing it.
 async fn read_payload<R: AsyncRead + Unpin>(
     r: &mut BufReader<R>,
     payload: &mut Vec<u8>,
@@ -135,11 +135,8 @@ async fn read_payload<R: AsyncRead + Unpin>(
 ) -> io::Result<()> {
     payload.clear();
     payload.reserve_exact(n);
-    let mut room = (&mut *payload).limit(n);
-    while room.has_remaining_mut() {
-        if r.read_buf(&mut room).await? == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
+    if r.take(n as u64).read_to_end(payload).await? < n {
+        return Err(io::ErrorKind::UnexpectedEof.into());
     }
     Ok(())
 }
@@ -331,6 +328,26 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_payload_is_read_whole_into_its_room_or_not_at_all() {
+        let (mut client, server) = tokio::io::duplex(1 << 20);
+        let mut r = BufReader::new(server);
+        client.write_all(&[5u8; 3000]).await.unwrap();
+        client.write_all(b"next").await.unwrap();
+        let mut payload = Vec::new();
+        read_payload(&mut r, &mut payload, 3000).await.unwrap();
+        assert_eq!(payload, vec![5u8; 3000]);
+        assert_eq!(payload.capacity(), 3000, "sized once, never grown");
+        let mut next = [0u8; 4];
+        r.read_exact(&mut next).await.unwrap();
+        assert_eq!(&next, b"next", "nothing past the payload was taken");
+        // A client that goes away mid-payload is an error, not a short write.
+        client.write_all(&[1u8; 10]).await.unwrap();
+        drop(client);
+        let e = read_payload(&mut r, &mut payload, 4096).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+    }
 
     #[tokio::test]
     async fn an_idle_client_s_gathering_buffer_is_cut_back_and_no_byte_is_lost() {
